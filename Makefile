@@ -1,0 +1,95 @@
+# The lab's two front doors: `make lab` (open the lessons) and `make test` (every check CI runs).
+# Both create .venv on first use and refresh it only when the dependency files change.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LAB_PORT ?= 8888
+
+# Jupyter, IPython, matplotlib and pre-commit keep their state inside the workspace, never in the
+# user's home. MPLBACKEND is deliberately left alone: kernels need the inline backend.
+STATE := $(CURDIR)/.cache
+export JUPYTER_CONFIG_DIR  := $(STATE)/jupyter/config
+export JUPYTER_DATA_DIR    := $(STATE)/jupyter/data
+export JUPYTER_RUNTIME_DIR := $(STATE)/jupyter/runtime
+export JUPYTER_PLATFORM_DIRS := 1
+export IPYTHONDIR          := $(STATE)/ipython
+export MPLCONFIGDIR        := $(STATE)/matplotlib
+export PRE_COMMIT_HOME     := $(STATE)/pre-commit
+export PYTHONDONTWRITEBYTECODE := 1
+export DEBIAN_FRONTEND     := noninteractive
+
+# Generous ceilings so that a hung kernel fails the run instead of hanging it.
+CELL_TIMEOUT     ?= 120
+TEST_TIMEOUT     ?= 600
+NOTEBOOK_TIMEOUT ?= 600
+SUITE_TIMEOUT    ?= 2700
+WORKERS          ?= 2
+
+.PHONY: help setup lab test lint pytest hooks bench browser-deps clean
+
+help:
+	@echo "make lab    set up .venv if needed, then open JupyterLab on the lessons"
+	@echo "make test   set up .venv if needed, then run every check CI runs"
+	@echo "make bench  time the notebook suite (and later benchmarks) against in-run baselines"
+	@echo "make clean  remove .venv and caches"
+
+# --- set-up -------------------------------------------------------------------------------------
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "The lab needs Python 3.11; $(PYTHON) is " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@mkdir -p $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
+	@touch $@
+
+setup: $(STAMP)
+
+# Debian's chromium for the in-browser widget test. Installed with apt when we are root (as CI is)
+# or have password-less sudo; otherwise the browser test explains how and skips (never under CI).
+browser-deps:
+	@bash .ci/browser-deps.sh
+
+# --- the two README commands ---------------------------------------------------------------------
+
+lab: $(STAMP)
+	@echo "Starting JupyterLab on the lessons; open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below."
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) \
+		--ServerApp.root_dir=$(CURDIR) \
+		--LabApp.default_url=/lab/tree/notebooks/01_cicd_for_ml.ipynb \
+		$(if $(DISPLAY),,--no-browser) \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
+
+test: $(STAMP) browser-deps lint hooks pytest
+
+lint: $(STAMP)
+	$(BIN)/pylint labsupport tests
+
+# Pre-commit runs the same hooks a contributor's `git commit` runs (pylint is skipped here because
+# `lint` above already ran it).
+hooks: $(STAMP)
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		SKIP=pylint $(BIN)/pre-commit run --all-files --show-diff-on-failure; \
+	else \
+		echo "Not a git checkout: running the notebook hygiene hook directly."; \
+		$(BIN)/nbstripout --verify notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb; \
+	fi
+
+# Unit tests, papermill runs, hygiene, browser, and nbval over every lesson and solution notebook,
+# in one pytest session on $(WORKERS) workers. --dist loadfile keeps each notebook's cells together.
+pytest: $(STAMP)
+	timeout --kill-after=30 $(SUITE_TIMEOUT) $(BIN)/python -m pytest tests notebooks solutions \
+		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) \
+		--timeout=$(TEST_TIMEOUT) --notebook-timeout=$(NOTEBOOK_TIMEOUT) \
+		-n $(WORKERS) --dist loadfile
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(STATE) .pytest_cache build *.egg-info artifacts

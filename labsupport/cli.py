@@ -1,0 +1,51 @@
+"""The ``labsupport`` console command.
+
+Each subcommand is a small function registered in :func:`build_parser`; course tooling adds its
+own subcommands there (``exercises``, ``release``, ``grade``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from labsupport import __version__, doctor
+
+
+def _run_doctor(_args: argparse.Namespace) -> int:
+    report = doctor.diagnose()
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``labsupport`` command."""
+    parser = argparse.ArgumentParser(
+        prog="labsupport",
+        description="Support tooling for the CI/CD-for-ML Jupyter lab.",
+    )
+    parser.add_argument("--version", action="version", version=f"labsupport {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    doctor_cmd = commands.add_parser(
+        "doctor",
+        help="check that JupyterLab and the widget front end match (why a widget does not render)",
+    )
+    doctor_cmd.set_defaults(handler=_run_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``labsupport`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    return handler(args)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the console script
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Tests of labsupport, of the notebooks, of the course tooling and of the browser view."""

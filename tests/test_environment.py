@@ -1,0 +1,78 @@
+"""environment.yml (conda/Binder) and pyproject.toml (pip) must name the same dependencies."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+from packaging.requirements import Requirement
+
+from tests.notebook_files import ROOT
+
+
+def _normalise(requirement: str) -> tuple[str, str]:
+    parsed = Requirement(requirement.split("#")[0].strip())
+    name = re.sub(r"[-_.]+", "-", parsed.name).lower()
+    return name, str(parsed.specifier)
+
+
+def _pyproject() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return dict(_normalise(line) for line in lines)
+
+
+def _environment() -> tuple[dict, dict[str, str], list[str]]:
+    spec = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = [], []
+    for entry in spec["dependencies"]:
+        if isinstance(entry, dict):
+            pip.extend(entry["pip"])
+        else:
+            conda.append(entry)
+    named = dict(_normalise(line) for line in conda if not line.startswith(("python=", "pip")))
+    return spec, named, pip
+
+
+def test_environment_and_pyproject_name_the_same_dependencies():
+    _, conda, _ = _environment()
+    pyproject = _pyproject()
+    assert sorted(set(pyproject) - set(conda)) == [], "in pyproject.toml only"
+    assert sorted(set(conda) - set(pyproject)) == [], "in environment.yml only"
+
+
+def test_environment_and_pyproject_agree_on_versions():
+    _, conda, _ = _environment()
+    pyproject = _pyproject()
+    differ = {name: (pyproject[name], conda[name]) for name in pyproject
+              if conda.get(name) != pyproject[name]}
+    assert differ == {}
+
+
+def test_environment_pins_python_and_installs_the_local_package():
+    spec, _, pip = _environment()
+    assert "conda-forge" in spec["channels"]
+    assert "python=3.11" in spec["dependencies"]
+    assert any(line.strip().startswith("-e .") or line.strip() == "." for line in pip)
+
+
+def test_widget_front_end_is_pinned_to_the_kernel_side():
+    pyproject = _pyproject()
+    assert pyproject["ipywidgets"].startswith("==")
+    assert pyproject["jupyterlab-widgets"].startswith("==")
+    assert set(pyproject["jupyterlab"].split(",")) == {">=4.4", "<5"}
+
+
+def test_every_dependency_is_commented():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("dependencies:"):].splitlines():
+        if line.strip().startswith("- ") and not line.strip().startswith("- pip:"):
+            assert "#" in line, f"environment.yml: uncommented dependency {line.strip()!r}"
+    text = (ROOT / "pyproject.toml").read_text()
+    block = text[text.index("dependencies = ["):text.index("[project.scripts]")]
+    previous = ""
+    for line in block.splitlines():
+        if line.strip().startswith('"'):
+            assert previous.strip().startswith(("#", '"')), f"uncommented dependency {line.strip()}"
+        previous = line if line.strip() else previous
