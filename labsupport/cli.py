@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that JupyterLab and the widget front end match (why a widget does not render)",
     )
     doctor_cmd.set_defaults(handler=_run_doctor)
+    # Course tooling registers its subcommands below, one call per module.
     return parser
 
 
