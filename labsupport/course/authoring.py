@@ -1,0 +1,503 @@
+"""Single-source exercises: read a solution notebook and derive the student's exercise from it.
+
+An instructor writes one notebook, ``solutions/NN_topic.ipynb``. In it:
+
+* the answer code of question ``q1`` sits in a code cell between the lines ``### BEGIN SOLUTION``
+  and ``### END SOLUTION``; the cell's metadata is ``{"labsupport": {"question": "q1",
+  "points": 2}}`` and an optional line ``### HINT: <text>`` inside the block becomes the stub's
+  message;
+* tests are code cells tagged ``public-tests`` or ``hidden-tests`` with metadata
+  ``{"labsupport": {"question": "q1"}}``; each defines one or more ``def test_<what>(ns):``
+  functions (plus imports and helpers), where ``ns`` gives attribute access to the student's
+  notebook namespace.
+
+:func:`load_exercise` reads and validates that format; :func:`student_notebook` derives the
+exercise students receive: every solution block becomes ``raise NotImplementedError("q1: ...")``
+at the block's indentation, hidden tests disappear, public tests stay (the self-check reads them
+from the exercise file), and generated cells set up and call the self-check.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+#: Cell tags of test cells.
+PUBLIC_TAG = "public-tests"
+HIDDEN_TAG = "hidden-tests"
+TAGS = (PUBLIC_TAG, HIDDEN_TAG)
+
+#: The cell-metadata key holding ``question`` (and ``points`` on solution cells).
+METADATA_KEY = "labsupport"
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+HINT = "### HINT:"
+
+#: How the first cell of every generated exercise starts; build refuses to overwrite files
+#: whose first cell does not.
+GENERATED_MARKER = "Generated from "
+DEFAULT_HINT = "replace this line with your answer"
+
+_QUESTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_ALLOWED_TOP_LEVEL = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign,
+                      ast.AnnAssign)
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test function of an exercise.
+
+    Attributes
+    ----------
+    question : str
+        The question it grades, e.g. ``"q1"``.
+    name : str
+        The function's name, e.g. ``"test_stage_order"``.
+    source : str
+        The source of the whole test cell that defines it (imports and helpers included).
+    hidden : bool
+        True for tests only the grader runs.
+    message : str
+        The function's docstring (the instructor's note in feedback), ``""`` if none.
+    """
+
+    question: str
+    name: str
+    source: str
+    hidden: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A graded question: its name, its total points and its tests (public first)."""
+
+    name: str
+    points: float
+    tests: tuple[Test, ...]
+
+    @property
+    def public_tests(self) -> tuple[Test, ...]:
+        """The tests students can run themselves."""
+        return tuple(test for test in self.tests if not test.hidden)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """The questions of one exercise, in the order the notebook asks them."""
+
+    path: Path
+    questions: tuple[Question, ...]
+
+    def question(self, name: str) -> Question:
+        """Return the question called ``name``.
+
+        Raises
+        ------
+        ValueError
+            When the exercise has no such question (the message lists the ones it has).
+        """
+        for question in self.questions:
+            if question.name == name:
+                return question
+        known = ", ".join(q.name for q in self.questions) or "none"
+        raise ValueError(f"{self.path.name} has no question {name!r}; its questions are {known}.")
+
+    @property
+    def tests(self) -> tuple[Test, ...]:
+        """Every test of every question, in question order."""
+        return tuple(test for question in self.questions for test in question.tests)
+
+    @property
+    def points(self) -> float:
+        """The exercise's total points."""
+        return sum(question.points for question in self.questions)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block: line span, indent and hint."""
+
+    begin: int
+    end: int
+    indent: str
+    hint: str
+
+
+def _where(path: Path | str, index: int) -> str:
+    return f"{Path(path).name}, cell {index}"
+
+
+def _labsupport_metadata(cell: nbformat.NotebookNode, where: str) -> dict:
+    value = cell.metadata.get(METADATA_KEY, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: metadata {METADATA_KEY!r} must be a mapping such as "
+                         '{"question": "q1", "points": 2}, '
+                         f"got {value!r}.")
+    return value
+
+
+def _question_name(meta: dict, where: str) -> str:
+    name = meta.get("question")
+    if name is None:
+        raise ValueError(f'{where}: metadata {METADATA_KEY!r} needs "question", e.g. '
+                         '{"question": "q1"}.')
+    if not isinstance(name, str) or not _QUESTION_NAME.match(name):
+        raise ValueError(f"{where}: question name {name!r} must be a word such as 'q1' "
+                         "(letters, digits, underscores; starting with a letter).")
+    return name
+
+
+def _points(meta: dict, where: str) -> float:
+    if "points" not in meta:
+        raise ValueError(f'{where}: a solution cell needs "points" in its {METADATA_KEY!r} '
+                         'metadata, e.g. {"question": "q1", "points": 2}.')
+    points = meta["points"]
+    if isinstance(points, bool) or not isinstance(points, (int, float)) \
+            or not math.isfinite(points) or points <= 0:
+        raise ValueError(f"{where}: points must be a positive number, got {points!r}.")
+    return float(points)
+
+
+def _solution_blocks(source: str, where: str) -> list[_Block]:
+    """Find the solution blocks of a cell; ValueError when markers do not pair up."""
+    blocks: list[_Block] = []
+    begin: int | None = None
+    hints: list[str] = []
+    for number, line in enumerate(source.splitlines()):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if begin is not None:
+                raise ValueError(f"{where}, line {number + 1}: {BEGIN!r} inside another "
+                                 f"solution block (the one opened on line {begin + 1}); "
+                                 f"close it with {END!r} first.")
+            begin, hints = number, []
+        elif stripped == END:
+            if begin is None:
+                raise ValueError(f"{where}, line {number + 1}: {END!r} without a matching "
+                                 f"{BEGIN!r} above it.")
+            if not _has_code(source, begin, number):
+                raise ValueError(f"{where}, line {begin + 1}: the solution block is empty; "
+                                 "put the answer code between the markers.")
+            if len(hints) > 1:
+                raise ValueError(f"{where}, line {begin + 1}: a solution block takes at most one "
+                                 f"{HINT!r} line, found {len(hints)}.")
+            opening = source.splitlines()[begin]
+            indent = opening[:len(opening) - len(opening.lstrip())]
+            blocks.append(_Block(begin, number, indent, hints[0] if hints else DEFAULT_HINT))
+            begin = None
+        elif stripped.startswith(HINT):
+            if begin is None:
+                raise ValueError(f"{where}, line {number + 1}: {HINT!r} belongs inside a "
+                                 "solution block.")
+            hint = stripped[len(HINT):].strip()
+            if not hint:
+                raise ValueError(f"{where}, line {number + 1}: the hint is empty.")
+            hints.append(hint)
+        elif "BEGIN SOLUTION" in stripped or "END SOLUTION" in stripped:
+            raise ValueError(f"{where}, line {number + 1}: write the marker exactly as "
+                             f"{BEGIN!r} or {END!r} on a line of its own, got {stripped!r}.")
+    if begin is not None:
+        raise ValueError(f"{where}, line {begin + 1}: {BEGIN!r} is never closed by {END!r}.")
+    return blocks
+
+
+def _has_code(source: str, begin: int, end: int) -> bool:
+    lines = source.splitlines()[begin + 1:end]
+    return any(line.strip() and not line.strip().startswith(HINT) for line in lines)
+
+
+def _test_functions(source: str, where: str) -> list[tuple[str, str]]:
+    """Return ``(name, docstring)`` of each ``test_*`` function a test cell defines."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise ValueError(f"{where}: the test cell is not valid Python ({error.msg}, line "
+                         f"{error.lineno}); test cells hold plain Python, no magics.") from error
+    found = []
+    for node in tree.body:
+        is_docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        if not isinstance(node, _ALLOWED_TOP_LEVEL) and not is_docstring:
+            raise ValueError(f"{where}, line {node.lineno}: a test cell only defines test "
+                             "functions, helpers and imports; move other statements into "
+                             "a test function.")
+        if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test_"):
+            continue
+        arguments = node.args
+        if [a.arg for a in arguments.args] != ["ns"] or arguments.vararg or arguments.kwarg \
+                or arguments.kwonlyargs or arguments.posonlyargs:
+            raise ValueError(f"{where}: {node.name} must take exactly one parameter, "
+                             f"written `def {node.name}(ns):`.")
+        found.append((node.name, ast.get_docstring(node) or ""))
+    if not found:
+        raise ValueError(f"{where}: a test cell must define at least one `def test_...(ns):`.")
+    return found
+
+
+def _test_kind(cell: nbformat.NotebookNode, where: str) -> str | None:
+    tags = [tag for tag in cell.metadata.get("tags", []) if tag in TAGS]
+    if len(tags) > 1:
+        raise ValueError(f"{where}: a cell is either {PUBLIC_TAG!r} or {HIDDEN_TAG!r}, "
+                         "not both.")
+    return tags[0] if tags else None
+
+
+def _has_markers(source: str) -> bool:
+    return any(line.strip() in (BEGIN, END) for line in source.splitlines())
+
+
+def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exercise:
+    """Parse the question and test cells of a solution (or generated exercise) notebook."""
+    points: dict[str, float] = {}
+    tests: dict[str, list[Test]] = {}
+    for index, cell in enumerate(notebook.cells):
+        where = _where(path, index)
+        if cell.cell_type != "code":
+            continue
+        kind = _test_kind(cell, where)
+        meta = _labsupport_metadata(cell, where)
+        markers = _has_markers(cell.source)
+        if kind is not None:
+            if markers:
+                raise ValueError(f"{where}: a test cell cannot contain solution markers.")
+            name = _question_name(meta, where)
+            for test_name, message in _test_functions(cell.source, where):
+                tests.setdefault(name, []).append(Test(
+                    question=name, name=test_name, source=cell.source,
+                    hidden=kind == HIDDEN_TAG, message=message))
+        elif meta:
+            name = _question_name(meta, where)
+            if name in points:
+                raise ValueError(f"{where}: question {name!r} already has a solution cell; "
+                                 "give each question one cell (it may hold several blocks) "
+                                 "or a new name.")
+            points[name] = _points(meta, where)
+            if solution and not _solution_blocks(cell.source, where):
+                raise ValueError(f"{where}: the solution cell of {name!r} has no "
+                                 f"{BEGIN!r} ... {END!r} block.")
+        elif markers:
+            _solution_blocks(cell.source, where)
+            raise ValueError(f'{where}: solution markers need cell metadata {{"{METADATA_KEY}": '
+                             '{"question": "q1", "points": 2}}.')
+    return Exercise(path=path, questions=_questions(path, points, tests, solution))
+
+
+def _questions(path: Path, points: dict[str, float], tests: dict[str, list[Test]],
+               solution: bool) -> tuple[Question, ...]:
+    unknown = sorted(set(tests) - set(points))
+    if unknown:
+        raise ValueError(f"{path.name}: test cells for unknown question(s) {unknown}; "
+                         f"the solution cells define {sorted(points) or 'none'}.")
+    questions = []
+    for name, total in points.items():
+        found = sorted(tests.get(name, []), key=lambda test: test.hidden)
+        if solution and not found:
+            raise ValueError(f"{path.name}: question {name!r} has no tests; add a cell tagged "
+                             f"{PUBLIC_TAG!r} or {HIDDEN_TAG!r} with metadata "
+                             f'{{"{METADATA_KEY}": {{"question": "{name}"}}}}.')
+        seen: dict[str, Test] = {}
+        for test in found:
+            if test.name in seen:
+                first = seen[test.name]
+                kinds = sorted({"hidden" if t.hidden else "public" for t in (first, test)})
+                raise ValueError(f"{path.name}: question {name!r} defines {test.name} twice "
+                                 f"({' and '.join(kinds)} tests); rename one, since a "
+                                 "test's name identifies it in the grades.")
+            seen[test.name] = test
+        questions.append(Question(name=name, points=total, tests=tuple(found)))
+    if solution and not questions:
+        raise ValueError(f"{path.name}: no solution cells; mark one with {BEGIN!r} ... {END!r} "
+                         f'and metadata {{"{METADATA_KEY}": {{"question": "q1", "points": 2}}}}.')
+    return tuple(questions)
+
+
+def read_notebook(path: Path | str) -> nbformat.NotebookNode:
+    """Read a notebook file, turning unreadable files into a ValueError naming the file."""
+    path = Path(path)
+    try:
+        return nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # nbformat raises several JSON/validation error types
+        raise ValueError(f"{path}: not a readable notebook ({error}).") from error
+
+
+def parse_exercise(notebook: nbformat.NotebookNode, path: Path | str) -> Exercise:
+    """Validate a solution notebook already in memory; see :func:`load_exercise`."""
+    return _collect(notebook, Path(path), solution=True)
+
+
+def load_exercise(solution: Path | str) -> Exercise:
+    """Read a solution notebook and return its questions with their tests.
+
+    Parameters
+    ----------
+    solution : Path or str
+        The instructor's notebook, ``solutions/NN_topic.ipynb``.
+
+    Returns
+    -------
+    Exercise
+        Questions in notebook order; each question's public tests come before its hidden ones.
+
+    Raises
+    ------
+    ValueError
+        When the format is broken: unmatched or empty solution blocks, markers without
+        metadata, missing or non-positive points, two solution cells for one question, a test
+        cell for an unknown question, a question without tests, two tests with one name, or a
+        test cell that is not plain Python defining ``def test_...(ns):`` functions.
+    """
+    return parse_exercise(read_notebook(solution), solution)
+
+
+def load_public_tests(exercise: Path | str) -> Exercise:
+    """Read a generated exercise notebook: its questions and the public tests it carries.
+
+    The stub cells keep their ``question`` and ``points`` metadata, so every question appears,
+    even one whose tests are all hidden.
+    """
+    path = Path(exercise)
+    found = _collect(read_notebook(path), path, solution=False)
+    if any(test.hidden for test in found.tests):
+        raise ValueError(f"{path.name} contains hidden tests: it is not a generated exercise.")
+    return found
+
+
+def _stub(source: str, question: str, where: str) -> str:
+    lines = source.splitlines()
+    kept: list[str] = []
+    position = 0
+    for block in _solution_blocks(source, where):
+        kept.extend(lines[position:block.begin])
+        message = json.dumps(f"{question}: {block.hint}", ensure_ascii=False)
+        kept.append(f"{block.indent}raise NotImplementedError({message})")
+        position = block.end + 1
+    kept.extend(lines[position:])
+    return "\n".join(kept)
+
+
+def _cell_metadata(cell: nbformat.NotebookNode) -> dict:
+    """Keep only the metadata the lab uses (tags and the course key), in a fixed order."""
+    kept = {}
+    if cell.metadata.get("tags"):
+        kept["tags"] = list(cell.metadata["tags"])
+    if METADATA_KEY in cell.metadata:
+        kept[METADATA_KEY] = copy.deepcopy(dict(cell.metadata[METADATA_KEY]))
+    return kept
+
+
+def header_text(source_name: str) -> str:
+    """The first cell of a generated exercise (starts with :data:`GENERATED_MARKER`)."""
+    return (f"{GENERATED_MARKER}`{source_name}` by `labsupport exercises build` — do not edit; "
+            "your answers go in the cells marked `raise NotImplementedError(...)`: replace that "
+            "line with your code, run the cell, then run the `check(...)` cell after the "
+            "question's public tests. Hidden tests are graded later.")
+
+
+def setup_source(exercise_name: str) -> str:
+    """The generated cell that sets up the self-check for the exercise file ``exercise_name``."""
+    return ("# Self-check (generated): check(\"q1\") runs q1's public tests on this notebook.\n"
+            "from labsupport.course import selfcheck\n\n"
+            f"checker = selfcheck.Checker({json.dumps(exercise_name)}, globals())\n"
+            "check, check_all = checker.check, checker.check_all")
+
+
+def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
+                     exercise: Exercise) -> Iterator[nbformat.NotebookNode]:
+    """Yield the exercise's cells in order (ids are set afterwards)."""
+    yield nbformat.v4.new_markdown_cell(header_text(source_name))
+    yield nbformat.v4.new_code_cell(setup_source(Path(source_name).name))
+    last_public: dict[str, int] = {}
+    for index, cell in enumerate(solution_nb.cells):
+        if cell.cell_type == "code" and PUBLIC_TAG in cell.metadata.get("tags", []):
+            last_public[cell.metadata[METADATA_KEY]["question"]] = index
+    for index, cell in enumerate(solution_nb.cells):
+        where = _where(source_name, index)
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and HIDDEN_TAG in tags:
+            continue
+        metadata = _cell_metadata(cell)
+        if cell.cell_type == "markdown":
+            yield nbformat.v4.new_markdown_cell(cell.source, metadata=metadata)
+        elif cell.cell_type == "raw":
+            yield nbformat.v4.new_raw_cell(cell.source, metadata=metadata)
+        else:
+            source = cell.source
+            meta = cell.metadata.get(METADATA_KEY, {})
+            if meta and PUBLIC_TAG not in tags:
+                source = _stub(source, meta["question"], where)
+            yield nbformat.v4.new_code_cell(source, metadata=metadata)
+        for question, position in last_public.items():
+            if position == index:
+                yield nbformat.v4.new_code_cell(f'check("{question}")')
+    if exercise.questions:
+        yield nbformat.v4.new_markdown_cell(
+            "Summary of the public checks (the hidden tests are graded after you hand in).")
+        yield nbformat.v4.new_code_cell("check_all()")
+
+
+def student_notebook(solution_nb: nbformat.NotebookNode,
+                     source_name: str) -> nbformat.NotebookNode:
+    """Derive the student's exercise from a solution notebook.
+
+    Parameters
+    ----------
+    solution_nb : nbformat.NotebookNode
+        The instructor's notebook (validated as by :func:`load_exercise`).
+    source_name : str
+        How the header names the source, e.g. ``"solutions/01_cicd_for_ml.ipynb"``; its file name
+        is also the exercise's (the self-check reads the public tests from that file).
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        A new notebook: a generated-from header, the self-check set-up, every solution block
+        replaced by ``raise NotImplementedError("qN: <hint>")``, hidden tests removed, a
+        ``check("qN")`` cell after each question's public tests and a final ``check_all()``.
+        No outputs, only ``tags`` and ``labsupport`` cell metadata, and cell ids ``"0"``,
+        ``"1"``, ... (the ids nbstripout gives), so the same input always gives the same bytes.
+    """
+    exercise = parse_exercise(solution_nb, source_name)
+    notebook = nbformat.v4.new_notebook()
+    kernelspec = solution_nb.metadata.get("kernelspec")
+    if kernelspec is None:
+        raise ValueError(f"{source_name}: the solution notebook has no kernelspec; open it in "
+                         "JupyterLab with the python3 kernel and save it.")
+    notebook.metadata = nbformat.from_dict({
+        "kernelspec": {key: kernelspec[key] for key in ("display_name", "language", "name")
+                       if key in kernelspec},
+        "language_info": {"name": "python"},
+    })
+    notebook.cells = list(_generated_cells(solution_nb, source_name, exercise))
+    for index, cell in enumerate(notebook.cells):
+        cell.id = str(index)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def render(notebook: nbformat.NotebookNode) -> str:
+    """The exact text :func:`nbformat.write` stores (what build writes and check compares)."""
+    text = nbformat.writes(notebook)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def is_generated(path: Path | str) -> bool:
+    """True when ``path`` is a notebook whose first cell carries the generated-from header."""
+    try:
+        notebook = nbformat.read(Path(path), as_version=4)
+    except Exception:  # pylint: disable=broad-exception-caught  # unreadable means hand-made
+        return False
+    if not notebook.cells:
+        return False
+    first = notebook.cells[0]
+    return first.cell_type == "markdown" and first.source.startswith(GENERATED_MARKER)
