@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from labsupport import __version__, doctor
+from labsupport.course import commands as course_commands
 
 
 def _run_doctor(_args: argparse.Namespace) -> int:
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor_cmd.set_defaults(handler=_run_doctor)
     # Course tooling registers its subcommands below, one call per module.
+    course_commands.register(commands)
     return parser
 
 

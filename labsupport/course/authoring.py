@@ -124,7 +124,7 @@ class Exercise:
 
 
 @dataclass(frozen=True)
-class _Block:
+class Block:
     """One ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block: line span, indent and hint."""
 
     begin: int
@@ -168,9 +168,9 @@ def _points(meta: dict, where: str) -> float:
     return float(points)
 
 
-def _solution_blocks(source: str, where: str) -> list[_Block]:
+def solution_blocks(source: str, where: str) -> list[Block]:
     """Find the solution blocks of a cell; ValueError when markers do not pair up."""
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     begin: int | None = None
     hints: list[str] = []
     for number, line in enumerate(source.splitlines()):
@@ -193,7 +193,7 @@ def _solution_blocks(source: str, where: str) -> list[_Block]:
                                  f"{HINT!r} line, found {len(hints)}.")
             opening = source.splitlines()[begin]
             indent = opening[:len(opening) - len(opening.lstrip())]
-            blocks.append(_Block(begin, number, indent, hints[0] if hints else DEFAULT_HINT))
+            blocks.append(Block(begin, number, indent, hints[0] if hints else DEFAULT_HINT))
             begin = None
         elif stripped.startswith(HINT):
             if begin is None:
@@ -281,11 +281,11 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
                                  "give each question one cell (it may hold several blocks) "
                                  "or a new name.")
             points[name] = _points(meta, where)
-            if solution and not _solution_blocks(cell.source, where):
+            if solution and not solution_blocks(cell.source, where):
                 raise ValueError(f"{where}: the solution cell of {name!r} has no "
                                  f"{BEGIN!r} ... {END!r} block.")
         elif markers:
-            _solution_blocks(cell.source, where)
+            solution_blocks(cell.source, where)
             raise ValueError(f'{where}: solution markers need cell metadata {{"{METADATA_KEY}": '
                              '{"question": "q1", "points": 2}}.')
     return Exercise(path=path, questions=_questions(path, points, tests, solution))
@@ -377,7 +377,7 @@ def _stub(source: str, question: str, where: str) -> str:
     lines = source.splitlines()
     kept: list[str] = []
     position = 0
-    for block in _solution_blocks(source, where):
+    for block in solution_blocks(source, where):
         kept.extend(lines[position:block.begin])
         message = json.dumps(f"{question}: {block.hint}", ensure_ascii=False)
         kept.append(f"{block.indent}raise NotImplementedError({message})")
@@ -501,3 +501,129 @@ def is_generated(path: Path | str) -> bool:
         return False
     first = notebook.cells[0]
     return first.cell_type == "markdown" and first.source.startswith(GENERATED_MARKER)
+
+
+# --- building exercises/ from solutions/ -----------------------------------------------------
+
+SOLUTIONS = "solutions"
+EXERCISES = "exercises"
+
+
+@dataclass(frozen=True)
+class Built:
+    """What building one exercise did: ``status`` is ``"written"`` or ``"unchanged"``."""
+
+    solution: Path
+    exercise: Path
+    status: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why ``exercises/`` is out of step with ``solutions/``.
+
+    ``kind`` is ``"stale"`` (differs from a fresh build), ``"missing"`` (never built),
+    ``"orphaned"`` (no solution of that name) or ``"invalid"`` (the solution is malformed).
+    """
+
+    kind: str
+    path: Path
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path} — {self.detail}"
+
+
+def _solutions_dir(root: Path) -> Path:
+    folder = Path(root) / SOLUTIONS
+    if not folder.is_dir():
+        raise ValueError(f"{Path(root).resolve()} has no {SOLUTIONS}/ folder; run the command "
+                         "from the lab's top folder or pass --root.")
+    return folder
+
+
+def solution_paths(root: Path | str, names: tuple[str, ...] = ()) -> list[Path]:
+    """The solution notebooks to build: all of ``solutions/*.ipynb``, or the ``names`` given.
+
+    A name may be ``01_cicd_for_ml``, ``01_cicd_for_ml.ipynb`` or
+    ``solutions/01_cicd_for_ml.ipynb``.
+    """
+    folder = _solutions_dir(Path(root))
+    if not names:
+        return sorted(folder.glob("*.ipynb"))
+    chosen = []
+    for name in names:
+        stem = Path(name).name
+        path = folder / (stem if stem.endswith(".ipynb") else f"{stem}.ipynb")
+        if not path.is_file():
+            available = ", ".join(p.stem for p in sorted(folder.glob("*.ipynb"))) or "none"
+            raise ValueError(f"no solution notebook {path.relative_to(root)}; "
+                             f"available: {available}.")
+        chosen.append(path)
+    return chosen
+
+
+def exercise_text(solution: Path, root: Path) -> str:
+    """The exact text of the exercise generated from ``solution`` (a path under ``root``)."""
+    source_name = solution.resolve().relative_to(Path(root).resolve()).as_posix()
+    return render(student_notebook(read_notebook(solution), source_name))
+
+
+def build_exercises(root: Path | str, names: tuple[str, ...] = (),
+                    force: bool = False) -> list[Built]:
+    """Write ``exercises/NN_topic.ipynb`` for each solution notebook (all, or ``names``).
+
+    Raises
+    ------
+    ValueError
+        When a solution is malformed, or when an exercise file exists that was not generated
+        (no generated-from header: someone wrote it by hand) and ``force`` is False. Nothing is
+        written unless every requested exercise can be.
+    """
+    root = Path(root)
+    planned = []
+    for solution in solution_paths(root, names):
+        target = root / EXERCISES / solution.name
+        text = exercise_text(solution, root)
+        if target.exists() and not force and not is_generated(target):
+            raise ValueError(f"{target.relative_to(root)} was not generated by labsupport (its "
+                             "first cell lacks the generated-from header), so it may hold hand "
+                             "edits; move them into the solution notebook, or rerun with --force "
+                             "to overwrite it.")
+        planned.append((solution, target, text))
+    built = []
+    for solution, target, text in planned:
+        unchanged = target.is_file() and target.read_text(encoding="utf-8") == text
+        if not unchanged:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        built.append(Built(solution, target, "unchanged" if unchanged else "written"))
+    return built
+
+
+def check_exercises(root: Path | str) -> list[Problem]:
+    """Compare ``exercises/`` with a fresh build of ``solutions/``; an empty list means in step."""
+    root = Path(root)
+    problems = []
+    solutions = solution_paths(root)
+    for solution in solutions:
+        target = root / EXERCISES / solution.name
+        relative = target.relative_to(root)
+        try:
+            text = exercise_text(solution, root)
+        except ValueError as error:
+            problems.append(Problem("invalid", solution.relative_to(root), str(error)))
+            continue
+        if not target.is_file():
+            problems.append(Problem("missing", relative, "run `labsupport exercises build`"))
+        elif target.read_text(encoding="utf-8") != text:
+            problems.append(Problem("stale", relative, "differs from a fresh build of "
+                                    f"{solution.relative_to(root)}; run "
+                                    "`labsupport exercises build` (and never edit it by hand)"))
+    names = {solution.name for solution in solutions}
+    for exercise in sorted((root / EXERCISES).glob("*.ipynb")):
+        if exercise.name not in names:
+            problems.append(Problem("orphaned", exercise.relative_to(root),
+                                    f"no {SOLUTIONS}/{exercise.name}; delete the exercise or "
+                                    "restore its solution"))
+    return problems

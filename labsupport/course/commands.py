@@ -1,0 +1,77 @@
+"""The course-authoring subcommands of ``labsupport``: ``exercises build|check`` and ``release``.
+
+:func:`register` adds them to the command's sub-parsers (called once from ``labsupport.cli``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from labsupport.course import authoring, release
+
+
+def _build(args: argparse.Namespace) -> int:
+    try:
+        built = authoring.build_exercises(args.root, tuple(args.names), force=args.force)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for item in built:
+        print(f"{item.status:9} {item.exercise.relative_to(args.root)} "
+              f"(from {item.solution.relative_to(args.root)})")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        problems = authoring.check_exercises(args.root)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} exercise(s) out of step with solutions/.", file=sys.stderr)
+        return 1
+    print("exercises/ is in step with solutions/.")
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    try:
+        plan = release.write_release(args.root, args.out_dir, force=args.force)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path in plan.withheld:
+        print(f"withheld  {path} (instructor-only: holds solution or hidden-test text)")
+    print(f"released {len(plan.files)} files to {args.out_dir} (no solutions, no hidden tests)")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # pylint: disable=protected-access
+    """Add ``exercises build``, ``exercises check`` and ``release`` to ``commands``."""
+    exercises = commands.add_parser(
+        "exercises", help="generate exercises/ from solutions/ (build) or verify it (check)")
+    actions = exercises.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="write exercises/NN_topic.ipynb from each solution")
+    build.add_argument("names", nargs="*", metavar="NAME",
+                       help="solutions to build, e.g. 01_cicd_for_ml (default: all)")
+    build.add_argument("--force", action="store_true",
+                       help="overwrite exercise files that were not generated (hand-written)")
+    build.set_defaults(handler=_build)
+    check = actions.add_parser("check", help="fail when an exercise is stale, missing or orphaned")
+    check.set_defaults(handler=_check)
+    for parser in (build, check):
+        parser.add_argument("--root", type=Path, default=Path("."),
+                            help="the lab's top folder (default: the current one)")
+
+    out = commands.add_parser(
+        "release", help="write the student copy of the lab: no solutions, no hidden tests")
+    out.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    out.add_argument("--root", type=Path, default=Path("."),
+                     help="the lab's top folder (default: the current one)")
+    out.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR")
+    out.set_defaults(handler=_release)

@@ -1,0 +1,214 @@
+"""The student copy of the lab: everything students need, without solutions or hidden tests.
+
+``labsupport release OUT_DIR`` copies an allow-list of the lab's files (lessons, generated
+exercises, the labsupport package, tests, CI set-up, README, environment) and never
+``solutions/``. Two guards stand behind the allow-list: the text of every solution block and of
+every hidden test (taken from ``solutions/``) is searched for in every released file, JSON
+strings included. Test files that contain such text are instructor-only and withheld; anywhere
+else the release is refused, because a lesson or a library module would give an answer away.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from labsupport.course import authoring
+
+#: Top-level files and folders a student copy contains (solutions/ is never among them).
+RELEASED = (
+    "README.md", "environment.yml", "pyproject.toml", "Makefile", "conftest.py",
+    ".pre-commit-config.yaml", ".pylintrc", ".gitignore", "LICENSE",
+    "notebooks", "exercises", "labsupport", "tests", "benchmarks", ".ci", ".github",
+)
+
+#: Folders inside the released ones that never ship (caches, checkpoints, build litter).
+SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "build"})
+
+#: Released folders where a file holding solution text is withheld rather than refused.
+INSTRUCTOR_FOLDERS = ("tests",)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A piece of instructor-only text: where it comes from and its normalised lines."""
+
+    origin: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """The files a release copies and the instructor-only files it withholds (relative paths)."""
+
+    files: tuple[Path, ...]
+    withheld: tuple[Path, ...]
+
+
+def normalise(text: str) -> str:
+    """Strip every line and drop blank ones, so indentation and JSON layout do not matter."""
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _json_strings(value: object) -> list[str]:
+    """All strings in a JSON document; a list of strings (a notebook cell) is joined first."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        if value and all(isinstance(item, str) for item in value):
+            return ["".join(value)]
+        return [text for item in value for text in _json_strings(item)]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _json_strings(item)]
+    return []
+
+
+def searchable_text(path: Path) -> str:
+    """A file's text, plus the decoded strings when it is JSON (notebooks escape their code)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raw = path.read_bytes().decode("utf-8", errors="replace")
+    parts = [raw]
+    if path.suffix in {".ipynb", ".json"} or raw.lstrip().startswith(("{", "[")):
+        try:
+            parts.extend(_json_strings(json.loads(raw)))
+        except ValueError:
+            pass
+    return normalise("\n".join(parts))
+
+
+def _block_texts(source: str, where: str) -> list[str]:
+    lines = source.splitlines()
+    found = []
+    for block in authoring.solution_blocks(source, where):
+        body = [line for line in lines[block.begin + 1:block.end]
+                if not line.strip().startswith(authoring.HINT)]
+        found.append(normalise("\n".join(body)))
+    return found
+
+
+def _hidden_function_texts(source: str) -> list[str]:
+    tree = ast.parse(source)
+    return [normalise(ast.get_source_segment(source, node) or "") for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+
+
+def secrets(root: Path | str) -> tuple[Secret, ...]:
+    """Every solution block and every hidden test function of ``root/solutions/*.ipynb``."""
+    root = Path(root)
+    found = []
+    for solution in authoring.solution_paths(root):
+        authoring.load_exercise(solution)  # refuse to release a malformed exercise
+        notebook = authoring.read_notebook(solution)
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type != "code":
+                continue
+            origin = f"{solution.relative_to(root)}, cell {index}"
+            if authoring.HIDDEN_TAG in cell.metadata.get("tags", []):
+                found.extend(Secret(f"{origin} (hidden test)", text)
+                             for text in _hidden_function_texts(cell.source))
+            elif cell.metadata.get(authoring.METADATA_KEY):
+                found.extend(Secret(f"{origin} (solution)", text)
+                             for text in _block_texts(cell.source, origin))
+    return tuple(secret for secret in found if secret.text)
+
+
+def find_leaks(folder: Path | str, hidden: tuple[Secret, ...]) -> dict[Path, list[str]]:
+    """Files under ``folder`` containing any secret: relative path -> origins of what leaked."""
+    folder = Path(folder)
+    leaks: dict[Path, list[str]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        text = searchable_text(path)
+        origins = [secret.origin for secret in hidden if secret.text in text]
+        if origins:
+            leaks[path.relative_to(folder)] = origins
+    return leaks
+
+
+def _candidates(root: Path) -> list[Path]:
+    files = []
+    for name in RELEASED:
+        top = root / name
+        if top.is_file():
+            files.append(top)
+        elif top.is_dir():
+            files.extend(path for path in top.rglob("*") if path.is_file()
+                         and not SKIPPED_DIRS.intersection(path.relative_to(root).parts)
+                         and not path.name.endswith((".pyc", ".egg-info")))
+    return sorted(files)
+
+
+def plan_release(root: Path | str) -> ReleasePlan:
+    """Decide what a release of ``root`` copies and withholds.
+
+    Raises
+    ------
+    ValueError
+        When solution or hidden-test text appears in a file outside ``tests/`` (a lesson,
+        exercise or module would give an answer away), naming the file and the source.
+    """
+    root = Path(root)
+    hidden = secrets(root)
+    files, withheld, refused = [], [], []
+    for path in _candidates(root):
+        relative = path.relative_to(root)
+        text = searchable_text(path)
+        origins = [secret.origin for secret in hidden if secret.text in text]
+        if not origins:
+            files.append(relative)
+        elif relative.parts[0] in INSTRUCTOR_FOLDERS:
+            withheld.append(relative)
+        else:
+            refused.append(f"{relative} contains {', '.join(sorted(set(origins)))}")
+    if refused:
+        raise ValueError("release refused, answers would leak: " + "; ".join(refused)
+                         + ". Remove that text from those files (or rebuild the exercises).")
+    return ReleasePlan(files=tuple(files), withheld=tuple(withheld))
+
+
+def write_release(root: Path | str, out_dir: Path | str, force: bool = False) -> ReleasePlan:
+    """Copy the student version of the lab at ``root`` into ``out_dir``.
+
+    Parameters
+    ----------
+    root : Path or str
+        The instructor's lab (the folder holding ``solutions/``).
+    out_dir : Path or str
+        Where the student copy goes; created if needed.
+    force : bool
+        Write even when ``out_dir`` is not empty (files of the same name are replaced; the
+        whole folder is then searched for leaked answers).
+
+    Returns
+    -------
+    ReleasePlan
+        What was copied and what was withheld.
+
+    Raises
+    ------
+    ValueError
+        When ``out_dir`` is not empty and ``force`` is False, when it overlaps the lab itself,
+        when answers would leak (see :func:`plan_release`), or when, after writing, a file in
+        ``out_dir`` (an earlier one kept by ``force``) contains an answer.
+    """
+    root, out_dir = Path(root).resolve(), Path(out_dir).resolve()
+    if out_dir == root or root.is_relative_to(out_dir) or any(
+            out_dir.is_relative_to(root / name) for name in RELEASED):
+        raise ValueError(f"{out_dir} overlaps the lab at {root}; release into a separate folder.")
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise ValueError(f"{out_dir} is not empty; choose an empty folder or pass --force.")
+    plan = plan_release(root)
+    for relative in plan.files:
+        target = out_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / relative, target)
+    leaks = find_leaks(out_dir, secrets(root))
+    if leaks:
+        listed = "; ".join(f"{path} ({', '.join(origins)})" for path, origins in leaks.items())
+        raise ValueError(f"{out_dir} holds answers after the release: {listed}. Delete those "
+                         "files (they were there before; release into an empty folder).")
+    return plan
