@@ -1,0 +1,116 @@
+"""Data validation: check a batch of data against a declared schema before a model sees it.
+
+Taught in lesson 01 (the "validate data" stage of the pipeline). A schema says which columns
+must exist, that they are numeric, and the range each may take; :func:`validate` lists every
+problem it finds instead of stopping at the first, so a failing pipeline says all that is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    """What one column must look like.
+
+    Parameters
+    ----------
+    minimum, maximum
+        Inclusive bounds of plausible values (use ``-math.inf`` / ``math.inf`` for none).
+    allow_missing
+        Whether NaN is acceptable in this column.
+    """
+
+    minimum: float = -math.inf
+    maximum: float = math.inf
+    allow_missing: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.minimum <= self.maximum:
+            raise ValueError(f"Column bounds are reversed: minimum {self.minimum} > "
+                             f"maximum {self.maximum}")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns a data set must have, and how many rows at least."""
+
+    columns: Mapping[str, Column]
+    min_rows: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError("A schema needs at least one column.")
+        if self.min_rows < 1:
+            raise ValueError(f"min_rows must be at least 1, got {self.min_rows}.")
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of :func:`validate`: ``ok`` when ``problems`` is empty."""
+
+    problems: tuple[str, ...]
+    n_rows: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the data met every rule of the schema."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"data valid ({self.n_rows} rows)"
+        return f"{len(self.problems)} problem(s): " + "; ".join(self.problems)
+
+
+def validate(data: pd.DataFrame, schema: Schema) -> ValidationReport:
+    """Check ``data`` against ``schema`` and report every problem found.
+
+    Parameters
+    ----------
+    data
+        The batch to check.
+    schema
+        Required columns with their bounds, and the minimum number of rows.
+
+    Returns
+    -------
+    ValidationReport
+        One human-readable sentence per problem: missing columns, non-numeric columns, missing
+        values, values out of range (with how many and the worst offender), too few rows.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a pandas DataFrame.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"validate expects a pandas DataFrame, got {type(data).__name__}.")
+    problems = []
+    if len(data) < schema.min_rows:
+        problems.append(f"only {len(data)} rows, at least {schema.min_rows} required")
+    for name, rule in schema.columns.items():
+        if name not in data.columns:
+            problems.append(f"column '{name}' is missing")
+            continue
+        values = data[name]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            problems.append(f"column '{name}' is {values.dtype}, expected numbers")
+            continue
+        n_missing = int(values.isna().sum())
+        if n_missing and not rule.allow_missing:
+            problems.append(f"column '{name}' has {n_missing} missing value(s)")
+        present = values.dropna()
+        low, high = present[present < rule.minimum], present[present > rule.maximum]
+        if len(low):
+            problems.append(f"column '{name}' has {len(low)} value(s) below {rule.minimum} "
+                            f"(lowest {low.min():g})")
+        if len(high):
+            problems.append(f"column '{name}' has {len(high)} value(s) above {rule.maximum} "
+                            f"(highest {high.max():g})")
+    return ValidationReport(problems=tuple(problems), n_rows=len(data))

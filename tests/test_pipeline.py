@@ -1,0 +1,119 @@
+"""labsupport.pipeline: each stage stops exactly the releases it should."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labsupport import pipeline
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Training data and a separate, trusted evaluation set."""
+    rng = np.random.default_rng(0)
+    return pipeline.make_sensor_data(1500, rng), pipeline.make_sensor_data(800, rng)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """An empty registry of its own for each test."""
+    return pipeline.Registry(tmp_path / "registry")
+
+
+def test_sensor_data_meets_its_own_schema(data):
+    train, _ = data
+    assert pipeline.validation.validate(train, pipeline.SENSOR_SCHEMA).ok
+    assert 0.2 < train[pipeline.LABEL].mean() < 0.5
+
+
+def test_sensor_data_is_reproducible_from_the_seed():
+    first = pipeline.make_sensor_data(50, np.random.default_rng(3))
+    pd.testing.assert_frame_equal(first, pipeline.make_sensor_data(50, np.random.default_rng(3)))
+
+
+def test_good_change_is_released_and_becomes_production(data, registry):
+    train, evaluation = data
+    run = pipeline.run(pipeline.example_change(train), registry, evaluation)
+    assert [r.status for r in run.results] == ["passed"] * len(pipeline.STAGES)
+    assert run.released and run.version == "v1" and registry.production_version() == "v1"
+    model = registry.load("v1")
+    assert model.accuracy(evaluation) >= pipeline.Gate().min_accuracy
+    run.raise_for_status()
+
+
+@pytest.mark.parametrize("broken, stage", [
+    ("lint", "lint"), ("test", "test"), ("validate", "validate"), ("train", "train"),
+    ("gate", "gate"),
+])
+def test_each_sabotage_is_stopped_by_its_stage(data, registry, broken, stage):
+    train, evaluation = data
+    run = pipeline.run(pipeline.sabotage(pipeline.example_change(train), broken), registry,
+                       evaluation)
+    assert run.failed_stage == stage
+    statuses = run.to_frame()["status"]
+    assert (statuses[statuses.index != stage].isin(["passed", "skipped"])).all()
+    after = list(pipeline.STAGES)[list(pipeline.STAGES).index(stage) + 1:]
+    assert (statuses[after] == "skipped").all()
+    assert not run.released and registry.versions() == []
+    with pytest.raises(pipeline.ReleaseBlocked, match=stage):
+        run.raise_for_status()
+
+
+def test_lint_failure_names_the_pylint_messages(data, registry):
+    train, evaluation = data
+    run = pipeline.run(pipeline.sabotage(pipeline.example_change(train), "lint"), registry,
+                       evaluation)
+    detail = run.to_frame().loc["lint", "detail"]
+    assert "invalid-name" in detail and "/10" in detail
+
+
+def test_delivery_waits_for_a_person_and_deployment_does_not(data, registry):
+    train, evaluation = data
+    delivered = pipeline.run(pipeline.example_change(train), registry, evaluation,
+                             mode="delivery")
+    assert delivered.results[-1].status == "waiting" and not delivered.released
+    assert registry.production_version() is None and registry.versions() == ["v1"]
+    registry.promote("v1")
+    assert registry.production_version() == "v1"
+    deployed = pipeline.run(pipeline.example_change(train), registry, evaluation)
+    assert deployed.released and registry.production_version() == "v2"
+    assert registry.history()["live"].tolist() == [False, True]
+
+
+def test_gate_blocks_a_candidate_worse_than_production(data, registry):
+    train, evaluation = data
+    pipeline.run(pipeline.example_change(train), registry, evaluation)
+    # Half the signal: the candidate loses the vibration reading.
+    weaker = pipeline.example_change(train)
+    weaker = pipeline.Change(code=weaker.code.replace('"vibration", "pressure"]]', '"pressure"]]')
+                             .replace(' * features["vibration"]', ''),
+                             tests="def test_nothing():\n    assert True\n", data=train,
+                             params=weaker.params)
+    run = pipeline.run(weaker, registry, evaluation, gate=pipeline.Gate(min_accuracy=0.0))
+    assert run.failed_stage == "gate"
+    assert "worse than production v1" in run.to_frame().loc["gate", "detail"]
+
+
+def test_registry_round_trips_a_model(data, tmp_path):
+    train, evaluation = data
+    registry = pipeline.Registry(tmp_path)
+    pipeline.run(pipeline.example_change(train), registry, evaluation)
+    reopened = pipeline.Registry(tmp_path)
+    assert reopened.versions() == ["v1"] and reopened.production_version() == "v1"
+    np.testing.assert_array_equal(reopened.load("v1").predict(evaluation),
+                                  registry.load("v1").predict(evaluation))
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda reg, d: pipeline.run(pipeline.example_change(d), reg, d, mode="yolo"), ValueError),
+    (lambda reg, d: reg.promote("v9"), ValueError),
+    (lambda reg, d: reg.load("v9"), ValueError),
+    (lambda reg, d: pipeline.sabotage(pipeline.example_change(d), "deploy"), ValueError),
+    (lambda reg, d: pipeline.load_features("x = 1"), ValueError),
+    (lambda reg, d: pipeline.make_sensor_data(0, np.random.default_rng(0)), ValueError),
+])
+def test_bad_input_is_refused(data, registry, call, error):
+    with pytest.raises(error):
+        call(registry, data[0])
