@@ -383,7 +383,7 @@ def _stub(source: str, question: str, where: str) -> str:
         kept.append(f"{block.indent}raise NotImplementedError({message})")
         position = block.end + 1
     kept.extend(lines[position:])
-    return "\n".join(kept)
+    return "\n".join(kept) + ("\n" if source.endswith("\n") else "")
 
 
 def _cell_metadata(cell: nbformat.NotebookNode) -> dict:
