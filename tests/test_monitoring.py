@@ -1,4 +1,4 @@
-"""labsupport.monitoring: corrections agree with statsmodels; the monitor acts on the right batch."""
+"""labsupport.monitoring: corrections agree with statsmodels; the monitor retrains on time."""
 
 from __future__ import annotations
 
