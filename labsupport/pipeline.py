@@ -13,6 +13,7 @@ staged release that a person promotes; in "deployment" mode it promotes automati
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import pickle
@@ -271,19 +272,48 @@ def _tool(args: list[str], workspace: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=TOOL_TIMEOUT, env=environment, check=False)
 
 
-def lint_score(workspace: Path) -> tuple[float, list[str]]:
-    """Run pylint on ``workspace/features.py``; return its score and its messages."""
-    (workspace / ".pylintrc").write_text("[MAIN]\n")
-    output = _tool(["pylint", "--rcfile=.pylintrc", "--score=y", "features.py"], workspace).stdout
+def _workspace(folder: str, code: str, tests: str = "") -> Path:
+    workspace = Path(folder)
+    (workspace / "features.py").write_text(textwrap.dedent(code))
+    (workspace / "test_features.py").write_text(textwrap.dedent(tests))
+    return workspace
+
+
+# Like a CI server's cache keyed by a hash of the inputs: pylint and pytest give the same answer
+# for the same files, so a run whose code and tests were already checked reuses that answer.
+@functools.lru_cache(maxsize=64)
+def lint_score(code: str) -> tuple[float, tuple[str, ...]]:
+    """Run pylint (default settings) on ``code`` as ``features.py``; return score and messages."""
+    with tempfile.TemporaryDirectory(prefix="lint-") as folder:
+        workspace = _workspace(folder, code)
+        (workspace / ".pylintrc").write_text("[MAIN]\n")
+        output = _tool(["pylint", "--rcfile=.pylintrc", "--score=y", "features.py"],
+                       workspace).stdout
     match = re.search(r"rated at (-?[\d.]+)/10", output)
-    messages = [line for line in output.splitlines() if re.match(r"features\.py:\d+:\d+:", line)]
+    messages = tuple(line for line in output.splitlines()
+                     if re.match(r"features\.py:\d+:\d+:", line))
     if match is None:
-        return 0.0, messages or [output.strip()[-300:]]
+        return 0.0, messages or (output.strip()[-300:],)
     return float(match.group(1)), messages
 
 
-def _lint(gate: Gate, workspace: Path) -> StageResult:
-    score, messages = lint_score(workspace)
+@functools.lru_cache(maxsize=64)
+def run_tests(code: str, tests: str) -> tuple[bool, str]:
+    """Run pytest on ``tests`` (as ``test_features.py``) against ``code``; (passed, summary)."""
+    with tempfile.TemporaryDirectory(prefix="test-") as folder:
+        result = _tool(["pytest", "-q", "-p", "no:cacheprovider", "test_features.py"],
+                       _workspace(folder, code, tests))
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    summary = lines[-1].strip("= ") if lines else result.stderr.strip()[-300:]
+    if result.returncode != 0:
+        failures = [line[2:].strip() for line in lines
+                    if line.startswith("E ") and line[2:].strip()][:2]
+        return False, "; ".join([summary, *failures])
+    return True, summary
+
+
+def _lint(change: Change, gate: Gate) -> StageResult:
+    score, messages = lint_score(change.code)
     detail = f"pylint {score:.2f}/10 (minimum {gate.min_lint_score:g})"
     if score < gate.min_lint_score:
         shown = "; ".join(m.split(": ", 1)[-1] for m in messages[:3])
@@ -291,15 +321,9 @@ def _lint(gate: Gate, workspace: Path) -> StageResult:
     return StageResult("lint", "passed", detail)
 
 
-def _test(workspace: Path) -> StageResult:
-    result = _tool(["pytest", "-q", "-p", "no:cacheprovider", "test_features.py"], workspace)
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
-    summary = lines[-1].strip("= ") if lines else result.stderr.strip()[-300:]
-    if result.returncode != 0:
-        failures = [line[2:].strip() for line in lines
-                    if line.startswith("E ") and line[2:].strip()][:2]
-        return StageResult("test", "failed", "; ".join([summary, *failures]))
-    return StageResult("test", "passed", summary)
+def _test(change: Change) -> StageResult:
+    passed, summary = run_tests(change.code, change.tests)
+    return StageResult("test", "passed" if passed else "failed", summary)
 
 
 def _validate(change: Change, schema: validation.Schema) -> StageResult:
@@ -365,35 +389,31 @@ def run(change: Change, registry: Registry, evaluation: pd.DataFrame, *,
     gate = gate or Gate()
     results: list[StageResult] = []
     version = None
-    with tempfile.TemporaryDirectory(prefix="pipeline-") as folder:
-        workspace = Path(folder)
-        (workspace / "features.py").write_text(textwrap.dedent(change.code))
-        (workspace / "test_features.py").write_text(textwrap.dedent(change.tests))
-        model, metrics = None, {}
-        for stage in STAGES:
-            if results and results[-1].status != "passed":
-                results.append(StageResult(stage, "skipped", "an earlier stage failed"))
-                continue
-            if stage == "lint":
-                result = _lint(gate, workspace)
-            elif stage == "test":
-                result = _test(workspace)
-            elif stage == "validate":
-                result = _validate(change, schema)
-            elif stage == "train":
-                result, model = _train(change)
-            elif stage == "gate":
-                result, metrics = _gate(model, gate, evaluation, registry)
+    model, metrics = None, {}
+    for stage in STAGES:
+        if results and results[-1].status != "passed":
+            results.append(StageResult(stage, "skipped", "an earlier stage failed"))
+            continue
+        if stage == "lint":
+            result = _lint(change, gate)
+        elif stage == "test":
+            result = _test(change)
+        elif stage == "validate":
+            result = _validate(change, schema)
+        elif stage == "train":
+            result, model = _train(change)
+        elif stage == "gate":
+            result, metrics = _gate(model, gate, evaluation, registry)
+        else:
+            version = registry.publish(model, metrics)
+            if mode == "deployment":
+                registry.promote(version)
+                result = StageResult("deploy", "passed", f"{version} is live")
             else:
-                version = registry.publish(model, metrics)
-                if mode == "deployment":
-                    registry.promote(version)
-                    result = StageResult("deploy", "passed", f"{version} is live")
-                else:
-                    result = StageResult("deploy", "waiting",
-                                         f"{version} staged; a person promotes it with "
-                                         f"registry.promote('{version}')")
-            results.append(result)
+                result = StageResult("deploy", "waiting",
+                                     f"{version} staged; a person promotes it with "
+                                     f"registry.promote('{version}')")
+        results.append(result)
     return PipelineRun(results=tuple(results), mode=mode, version=version)
 
 

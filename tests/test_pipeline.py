@@ -117,3 +117,12 @@ def test_registry_round_trips_a_model(data, tmp_path):
 def test_bad_input_is_refused(data, registry, call, error):
     with pytest.raises(error):
         call(registry, data[0])
+
+
+def test_lint_and_test_results_are_reused_for_identical_code():
+    before = pipeline.lint_score.cache_info().hits
+    first = pipeline.lint_score(pipeline.EXAMPLE_CODE)
+    assert pipeline.lint_score(pipeline.EXAMPLE_CODE) == first
+    assert pipeline.lint_score.cache_info().hits > before
+    assert pipeline.lint_score(pipeline.EXAMPLE_CODE + "\n\ndef Bad(x):\n    return x\n")[0] \
+        < first[0]
