@@ -15,10 +15,12 @@ find_chromium() {
         echo /usr/bin/chromium
         return 0
     fi
-    local name
+    local name found
     for name in chromium chromium-browser google-chrome google-chrome-stable; do
-        if command -v "$name" >/dev/null 2>&1; then
-            command -v "$name"
+        # bash's `command -v` also reports a non-executable file when it finds nothing better.
+        found="$(command -v "$name" 2>/dev/null)" || continue
+        if [[ -x "$found" ]]; then
+            echo "$found"
             return 0
         fi
     done
@@ -84,5 +86,9 @@ if ! { "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </de
     exit 0
 fi
 
-chromium_path="$(find_chromium)"
+if ! chromium_path="$(find_chromium)"; then
+    shout "apt-get installed ${packages[*]}, but no Chromium is on PATH or at /usr/bin/chromium."
+    [[ "${CI:-}" == "true" ]] && exit 1
+    exit 0
+fi
 echo "browser-deps: $("$chromium_path" --version 2>/dev/null || echo "$chromium_path") is ready."

@@ -227,6 +227,19 @@ def write_lab_settings(state_dir: Path) -> None:
         target.write_text(json.dumps(values, indent=2), encoding="utf-8")
 
 
+def disable_extension(state_dir: Path, name: str = WIDGET_MANAGER) -> None:
+    """Disable a lab extension for the JupyterLab using ``state_dir``, as a student might have.
+
+    Writes the file ``jupyter labextension disable --level=user NAME`` writes
+    (``labconfig/page_config.json`` in the config dir), without the seconds that command spends
+    importing JupyterLab.
+    """
+    page_config = state_dir / "config" / "labconfig" / "page_config.json"
+    page_config.parent.mkdir(parents=True, exist_ok=True)
+    page_config.write_text(json.dumps({"disabledExtensions": {name: True}}, indent=2),
+                           encoding="utf-8")
+
+
 def run_jupyter(args: list[str], state_dir: Path, timeout: float = 120.0) -> str:
     """Run ``python -m jupyter ARGS`` from this venv with the isolated dirs; return its output.
 
@@ -299,6 +312,29 @@ class LabServer:
                 pids.append(int(entry.name))
         return pids
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Return once ``/api/status`` answers.
+
+        Raises
+        ------
+        BrowserCheckError
+            When the server exits or does not answer within ``timeout`` seconds (with its log);
+            the server is stopped first.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BrowserCheckError(f"JupyterLab exited with {self.process.returncode}:\n"
+                                        f"{self.log_tail()}")
+            try:
+                self.api("/api/status", timeout=2)
+                return
+            except (OSError, ValueError):
+                time.sleep(0.25)
+        self.stop()
+        raise BrowserCheckError(f"JupyterLab did not answer /api/status within {timeout:.0f} s:"
+                                f"\n{self.log_tail()}")
+
     def stop(self, timeout: float = 15.0) -> None:
         """Shut the kernels and the server down; kill whatever is left, by PID and process group."""
         if self.process.poll() is None:
@@ -326,24 +362,21 @@ class LabServer:
                 pass
 
 
-def start_lab(root_dir: Path, state_dir: Path, timeout: float = 60.0) -> LabServer:
-    """Start JupyterLab from this venv on a free loopback port, serving ``root_dir``.
+def launch_lab(root_dir: Path, state_dir: Path) -> LabServer:
+    """Start JupyterLab from this venv on a free loopback port, serving ``root_dir``; don't wait.
 
     All its state lives in ``state_dir`` (see :func:`jupyter_env`; settings from
-    :func:`write_lab_settings` must already be there). Returns once ``/api/status`` answers.
-
-    Raises
-    ------
-    BrowserCheckError
-        When the server exits or does not answer within ``timeout`` seconds (with its log).
+    :func:`write_lab_settings` must already be there). It runs in its own process group. Call
+    :meth:`LabServer.wait_ready` before use, and :meth:`LabServer.stop` in every case.
     """
-    env = jupyter_env(state_dir)
     port, token = free_port(), secrets.token_hex(16)
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",
         "--LabApp.expose_app_in_browser=True",
+        # JupyterLab checkpoints every notebook it opens: keep those out of the repository too.
+        f"--FileCheckpoints.checkpoint_dir={state_dir / 'checkpoints'}",
     ]
     if os.getuid() == 0:
         command.append("--allow-root")
@@ -351,22 +384,16 @@ def start_lab(root_dir: Path, state_dir: Path, timeout: float = 60.0) -> LabServ
     with open(log_path, "wb") as log:
         # Not a `with`: the server outlives this function; LabServer.stop() ends it.
         process = subprocess.Popen(  # pylint: disable=consider-using-with
-            command, env=env, cwd=root_dir, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
-    server = LabServer(process, f"http://127.0.0.1:{port}", token, state_dir, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BrowserCheckError(f"JupyterLab exited with {process.returncode}:\n"
-                                    f"{server.log_tail()}")
-        try:
-            server.api("/api/status", timeout=2)
-            return server
-        except (OSError, ValueError):
-            time.sleep(0.25)
-    server.stop()
-    raise BrowserCheckError(f"JupyterLab did not answer /api/status within {timeout:.0f} s:\n"
-                            f"{server.log_tail()}")
+            command, env=jupyter_env(state_dir), cwd=root_dir, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return LabServer(process, f"http://127.0.0.1:{port}", token, state_dir, log_path)
+
+
+def start_lab(root_dir: Path, state_dir: Path, timeout: float = 60.0) -> LabServer:
+    """:func:`launch_lab`, then :meth:`LabServer.wait_ready`: a server that answers."""
+    server = launch_lab(root_dir, state_dir)
+    server.wait_ready(timeout)
+    return server
 
 
 # --- the check -----------------------------------------------------------------------------------
@@ -502,7 +529,7 @@ def _interact(page, cells: list[dict], timeout: float) -> list[Interaction]:
         root_id, control = cell["controls"][0]
         before = _output_of(page, root_id)
         _move(page, root_id, control)
-        _poll(lambda rid=root_id, old=before: _output_of(page, rid) != old, timeout)
+        _poll(lambda rid=root_id, old=before: _output_of(page, rid) not in (old, ""), timeout)
         done.append(Interaction(cell["index"], control, before, _output_of(page, root_id)))
     return done
 

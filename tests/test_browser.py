@@ -66,16 +66,6 @@ def lab_state(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab(browser, lab_state):  # pylint: disable=unused-argument
-    """JupyterLab from this venv serving the repository (started only once Chromium is there)."""
-    server = bs.start_lab(ROOT, lab_state)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def control_dir():
     """A folder inside the repository (git-ignored artifacts/) holding the control notebook."""
     parent = ROOT / "artifacts" / "browser-check"
@@ -86,6 +76,34 @@ def control_dir():
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def servers(browser, lab_state, control_dir, tmp_path_factory):  # pylint: disable=unused-argument
+    """Two JupyterLabs from this venv, started side by side once Chromium is known to be there.
+
+    ``lab`` serves the repository as a student runs it; ``disabled`` serves the control notebook
+    with the widget manager extension disabled, the broken lab the check must catch.
+    """
+    disabled_state = tmp_path_factory.mktemp("jupyter-state-disabled")
+    bs.write_lab_settings(disabled_state)
+    bs.disable_extension(disabled_state)
+    started = {}
+    try:
+        started["lab"] = bs.launch_lab(ROOT, lab_state)
+        started["disabled"] = bs.launch_lab(control_dir, disabled_state)
+        for server in started.values():
+            server.wait_ready()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(servers):
+    """The healthy JupyterLab, serving the repository."""
+    return servers["lab"]
 
 
 def _digest(path: Path) -> str:
@@ -100,11 +118,13 @@ def test_widget_manager_extension_is_enabled_and_ok(lab_state):
 @pytest.mark.parametrize("notebook", WIDGET_NOTEBOOKS,
                          ids=[p.relative_to(ROOT).as_posix() for p in WIDGET_NOTEBOOKS])
 def test_lesson_widgets_render_and_respond(browser, lab, notebook):
-    before = _digest(notebook)
+    before, checkpoints = _digest(notebook), notebook.parent / ".ipynb_checkpoints"
+    had_checkpoints = checkpoints.exists()
     check = bs.check_notebook(browser, lab, notebook.relative_to(ROOT).as_posix(),
                               SCREENSHOTS / bs.screenshot_name(notebook, ROOT))
     assert check.ok, check.render()
     assert _digest(notebook) == before, "the browser check saved the notebook: autosave is on?"
+    assert had_checkpoints or not checkpoints.exists(), "checkpoints written into the repository"
 
 
 def test_control_widgets_render_and_respond(browser, lab, control_dir):
@@ -116,15 +136,9 @@ def test_control_widgets_render_and_respond(browser, lab, control_dir):
     assert [interaction.changed for interaction in check.interactions] == [True, True]
 
 
-def test_check_fails_when_the_widget_manager_is_disabled(browser, control_dir, tmp_path):
-    bs.write_lab_settings(tmp_path)
-    bs.run_jupyter(["labextension", "disable", "--level=user", bs.WIDGET_MANAGER], tmp_path)
-    server = bs.start_lab(control_dir, tmp_path)
-    try:
-        check = bs.check_notebook(browser, server, "control_widgets.ipynb",
-                                  SCREENSHOTS / "control-widgets-extension-disabled.png")
-    finally:
-        server.stop()
+def test_check_fails_when_the_widget_manager_is_disabled(browser, servers):
+    check = bs.check_notebook(browser, servers["disabled"], "control_widgets.ipynb",
+                              SCREENSHOTS / "control-widgets-extension-disabled.png")
     assert not check.ok
     assert [(cell.drawn, cell.as_text) for cell in check.cells] == [(0, 1), (0, 1)], check.render()
     assert any("shown as plain text" in problem for problem in check.problems), check.render()
