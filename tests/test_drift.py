@@ -174,8 +174,9 @@ def test_chi_square_equals_scipy_without_rare_categories():
 ])
 def test_chi_square_merges_rare_categories_before_testing(reference_extra, current_extra,
                                                           merged_row_sums, n_merged):
-    reference = ["a"] * 100 + ["b"] * 100 + [k for k, v in reference_extra.items() for _ in range(v)]
-    current = ["a"] * 90 + ["b"] * 110 + [k for k, v in current_extra.items() for _ in range(v)]
+    reference = (["a"] * 100 + ["b"] * 100
+                 + [k for k, n in reference_extra.items() for _ in range(n)])
+    current = ["a"] * 90 + ["b"] * 110 + [k for k, n in current_extra.items() for _ in range(n)]
     result = drift.chi_square_test(reference, current)
     if merged_row_sums is None:  # a was merged: only b and the merged bucket remain
         merged = np.array([[100, len(reference) - 100], [110, len(current) - 110]])
