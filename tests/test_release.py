@@ -1,0 +1,215 @@
+"""The student copy of the lab (labsupport.course.release): everything but the answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labsupport import cli
+from labsupport.course import authoring, release
+from tests.course_notebooks import HIDDEN_Q1, good_notebook, make_notebook, write
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_SOLUTIONS = (ROOT / authoring.SOLUTIONS).is_dir()
+needs_solutions = pytest.mark.skipif(
+    not HAS_SOLUTIONS, reason="student copy of the lab: solutions/ is withheld")
+
+#: Fragments of the synthetic solution that must never ship.
+ANSWER_TEXT = ("return 2 * x", 'ANSWER_Q2 = "delivery"', "assert ns.double(-3) == -6",
+               "Negative numbers double too", 'assert ns.ANSWER_Q2 == "delivery"')
+
+
+@pytest.fixture
+def lab(tmp_path) -> Path:
+    """A small lab: one solution with its built exercise, a lesson, a package, tests, litter."""
+    root = tmp_path / "lab"
+    write(good_notebook(), root / "solutions" / "01_small.ipynb")
+    authoring.build_exercises(root)
+    write(make_notebook(nbformat.v4.new_code_cell("print(2 * 21)")),
+          root / "notebooks" / "01_lesson.ipynb")
+    files = {
+        "README.md": "# Lab\n", "Makefile": "test:\n\tpytest\n",
+        "labsupport/__init__.py": '"""Lab."""\n',
+        "tests/test_small.py": "def test_x():\n    pass\n",
+        "labsupport/__pycache__/x.cpython-311.pyc": "litter",
+        "notebooks/.ipynb_checkpoints/01_lesson-checkpoint.ipynb": "litter",
+        ".venv/lib/site.py": "not released", "instructor_notes.md": "not released",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def strings_in(value: object) -> list[str]:
+    """Every string inside decoded JSON, with each list of strings also joined (cell sources)."""
+    if isinstance(value, str):
+        return [value]
+    items = list(value.values()) if isinstance(value, dict) else \
+        list(value) if isinstance(value, list) else []
+    found = [text for item in items for text in strings_in(item)]
+    if items and all(isinstance(item, str) for item in items):
+        found.append("".join(items))
+    return found
+
+
+def all_text(folder: Path) -> str:
+    """Every file's raw text plus, for JSON files, their decoded strings (a second opinion)."""
+    parts = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        parts.append(raw)
+        if path.suffix in {".ipynb", ".json"}:
+            try:
+                parts.extend(strings_in(json.loads(raw)))
+            except ValueError:  # a deliberately broken fixture file: its raw text is enough
+                continue
+    return "\n".join(parts)
+
+
+def test_release_copies_the_student_files_and_nothing_else(lab, tmp_path):
+    plan = release.write_release(lab, tmp_path / "out")
+    copied = sorted(p.relative_to(tmp_path / "out").as_posix()
+                    for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert copied == ["Makefile", "README.md", "exercises/01_small.ipynb",
+                      "labsupport/__init__.py", "notebooks/01_lesson.ipynb", "tests/test_small.py"]
+    assert sorted(p.as_posix() for p in plan.files) == copied
+    assert not plan.withheld
+
+
+def test_released_files_hold_no_solution_or_hidden_test_text(lab, tmp_path):
+    release.write_release(lab, tmp_path / "out")
+    text = all_text(tmp_path / "out")
+    assert "raise NotImplementedError" in text  # the stubs did ship
+    leaked = [fragment for fragment in ANSWER_TEXT if fragment in text]
+    assert not leaked
+    assert not release.find_leaks(tmp_path / "out", release.secrets(lab))
+
+
+def test_secrets_are_each_solution_block_and_each_hidden_test(lab):
+    found = release.secrets(lab)
+    assert [secret.origin for secret in found] == [
+        "solutions/01_small.ipynb, cell 2 (solution)",
+        "solutions/01_small.ipynb, cell 4 (hidden test)",
+        "solutions/01_small.ipynb, cell 5 (solution)",
+        "solutions/01_small.ipynb, cell 6 (hidden test)"]
+    assert found[0].text == "return 2 * x"
+
+
+def test_an_answer_in_a_lesson_refuses_the_release(lab, tmp_path):
+    write(make_notebook(nbformat.v4.new_code_cell("def double(x):\n        return 2 * x\n")),
+          lab / "notebooks" / "01_lesson.ipynb")
+    with pytest.raises(ValueError, match=r"notebooks/01_lesson.ipynb contains "
+                                         r"solutions/01_small.ipynb, cell 2 \(solution\)"):
+        release.write_release(lab, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_answer_escaped_inside_json_is_found(lab, tmp_path):
+    (lab / "labsupport" / "answers.json").write_text(
+        json.dumps({"cells": {"code": "x = 1\n" + HIDDEN_Q1}}), encoding="utf-8")
+    assert "\\n" in (lab / "labsupport" / "answers.json").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match=r"labsupport/answers.json contains .*hidden test"):
+        release.write_release(lab, tmp_path / "out")
+
+
+def test_a_test_file_holding_hidden_tests_is_withheld(lab, tmp_path):
+    (lab / "tests" / "test_grading_fixture.py").write_text(HIDDEN_Q1, encoding="utf-8")
+    plan = release.write_release(lab, tmp_path / "out")
+    assert plan.withheld == (Path("tests/test_grading_fixture.py"),)
+    assert not (tmp_path / "out" / "tests" / "test_grading_fixture.py").exists()
+    assert (tmp_path / "out" / "tests" / "test_small.py").exists()
+
+
+def test_a_non_empty_folder_needs_force(lab, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ValueError, match="not empty.*--force"):
+        release.write_release(lab, out)
+    release.write_release(lab, out, force=True)
+    assert (out / "keep.txt").read_text(encoding="utf-8") == "mine"
+    assert (out / "exercises" / "01_small.ipynb").exists()
+
+
+def test_force_still_refuses_answers_left_in_the_folder(lab, tmp_path):
+    out = tmp_path / "out"
+    write(good_notebook(), out / "solutions" / "01_small.ipynb")
+    with pytest.raises(ValueError, match=r"holds answers after the release: "
+                                         r"solutions/01_small.ipynb"):
+        release.write_release(lab, out, force=True)
+
+
+@pytest.mark.parametrize("inside", [".", "..", "notebooks/copy"])
+def test_the_release_cannot_overlap_the_lab(lab, inside):
+    with pytest.raises(ValueError, match="overlaps the lab"):
+        release.write_release(lab, lab / inside, force=True)
+
+
+def test_a_malformed_solution_stops_the_release(lab, tmp_path):
+    write(make_notebook(nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n")),
+          lab / "solutions" / "02_broken.ipynb")
+    with pytest.raises(ValueError, match="never closed"):
+        release.write_release(lab, tmp_path / "out")
+
+
+def test_cli_release(lab, tmp_path, capsys):
+    (lab / "tests" / "test_grading_fixture.py").write_text(HIDDEN_Q1, encoding="utf-8")
+    assert cli.main(["release", str(tmp_path / "out"), "--root", str(lab)]) == 0
+    shown = capsys.readouterr().out
+    assert "withheld  tests/test_grading_fixture.py" in shown
+    assert "released 6 files" in shown
+    assert cli.main(["release", str(tmp_path / "out"), "--root", str(lab)]) == 1
+    assert "not empty" in capsys.readouterr().err
+
+
+# --- the real lab --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> Path:
+    """The student copy of this lab."""
+    out = tmp_path_factory.mktemp("release") / "lab"
+    release.write_release(ROOT, out)
+    return out
+
+
+@needs_solutions
+def test_the_real_release_has_exercises_but_no_solutions(released):
+    assert not (released / "solutions").exists()
+    for solution in sorted((ROOT / "solutions").glob("*.ipynb")):
+        assert (released / "exercises" / solution.name).is_file()
+    for shipped in ("labsupport/course/runner.py", "labsupport/course/selfcheck.py",
+                    "README.md", "pyproject.toml", "Makefile", "conftest.py"):
+        assert (released / shipped).is_file(), shipped
+
+
+@needs_solutions
+def test_the_real_release_holds_no_solution_or_hidden_test_text(released):
+    hidden = release.secrets(ROOT)
+    assert hidden
+    assert not release.find_leaks(released, hidden)
+    text = all_text(released)
+    for solution in sorted((ROOT / "solutions").glob("*.ipynb")):
+        for test in authoring.load_exercise(solution).tests:
+            if test.hidden:
+                assert test.source not in text, (solution.name, test.name)
+                assert f"def {test.name}(" not in text, (solution.name, test.name)
+
+
+@needs_solutions
+def test_the_released_copys_exercise_tests_skip_without_solutions(released):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_exercises.py", "tests/test_release.py",
+         "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=released, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    skipped = [line for line in result.stdout.splitlines()
+               if line.startswith("SKIPPED") and "solutions/ is withheld" in line]
+    assert any("test_exercises.py" in line for line in skipped), result.stdout
+    assert any("test_release.py" in line for line in skipped), result.stdout
