@@ -1,0 +1,65 @@
+"""labsupport.plots: each function draws what it says on the Axes it is given and returns it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import pyplot as plt
+
+from labsupport import plots
+
+
+@pytest.fixture
+def ax():
+    """A fresh Axes, closed after the test (no display needed: matplotlib falls back to Agg)."""
+    figure, axes = plt.subplots()
+    yield axes
+    plt.close(figure)
+
+
+def test_reference_vs_current_draws_two_histograms_on_shared_bins(ax):
+    rng = np.random.default_rng(0)
+    returned = plots.reference_vs_current(ax, rng.normal(size=300), rng.normal(2, 1, 200),
+                                          bins=20, title="x1")
+    assert returned is ax
+    assert len(ax.patches) == 40
+    left_edges = sorted({round(p.get_x(), 9) for p in ax.patches})
+    assert len(left_edges) == 20, "both histograms must use the same bins"
+    assert ax.get_title() == "x1"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reference (n=300)",
+                                                                  "current (n=200)"]
+
+
+def test_reference_vs_current_copes_with_a_constant_column(ax):
+    plots.reference_vs_current(ax, [1.0, 1.0], [1.0, 1.0], bins=5)
+    assert len(ax.patches) == 10
+
+
+def test_metric_curve_adds_one_line_per_call_and_one_floor(ax):
+    plots.metric_curve(ax, [0, 0.5, 1], [0.9, 0.8, 0.7], label="covariate", floor=0.8)
+    plots.metric_curve(ax, [0, 0.5, 1], [0.9, 0.6, 0.4], label="concept", floor=0.8)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["covariate", "minimum acceptable", "concept"]
+    assert list(ax.get_lines()[2].get_ydata()) == [0.9, 0.6, 0.4]
+
+
+def test_monitor_timeline_marks_retraining_and_alerts(ax):
+    log = pd.DataFrame({"batch": [0, 1, 2, 3], "n_rows": 100, "drift_share": [0, 0.5, 0, 0],
+                        "accuracy": [0.9, 0.85, 0.5, 0.95],
+                        "action": ["keep", "alert", "retrain", "keep"], "reason": ""})
+    returned = plots.monitor_timeline(ax, log, true_strength=[0, 0, 1, 1])
+    assert returned is ax
+    vertical = [line for line in ax.get_lines() if list(line.get_xdata()) == [2, 2]]
+    assert len(vertical) == 1, "one vertical line at the retrained batch"
+    alerts = next(line for line in ax.get_lines() if line.get_label().startswith("alert"))
+    assert list(alerts.get_xdata()) == [1]
+    assert len(ax.patches) == 4
+
+
+def test_p_value_bars_show_both_p_values_and_alpha(ax):
+    frame = pd.DataFrame({"p_value": [0.01, 0.2], "p_adjusted": [0.02, 0.2]}, index=["a", "b"])
+    plots.p_value_bars(ax, frame, alpha=0.05)
+    assert [p.get_height() for p in ax.patches] == [0.01, 0.2, 0.02, 0.2]
+    assert any(list(line.get_ydata()) == [0.05, 0.05] for line in ax.get_lines())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
