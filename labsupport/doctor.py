@@ -42,7 +42,8 @@ class DoctorReport:
     def render(self) -> str:
         """The report as the text ``labsupport doctor`` prints."""
         lines = [f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
-        lines.append("All good." if self.ok else "Fix the FAIL lines above, then restart JupyterLab.")
+        lines.append("All good." if self.ok
+                     else "Fix the FAIL lines above, then restart JupyterLab.")
         return "\n".join(lines)
 
 
@@ -61,7 +62,8 @@ def front_end_requirement() -> Requirement | None:
         return None
     for line in requirements:
         requirement = Requirement(line)
-        if requirement.name.replace("-", "_") == "jupyterlab_widgets" and requirement.marker is None:
+        name = requirement.name.replace("-", "_")
+        if name == "jupyterlab_widgets" and requirement.marker is None:
             return requirement
     return None
 
