@@ -95,3 +95,21 @@ def p_value_bars(ax: Axes, report_frame: pd.DataFrame, alpha: float) -> Axes:
     ax.set_ylabel("p-value")
     ax.legend(fontsize="small")
     return ax
+
+
+def release_risk(ax: Axes, comparison: pd.DataFrame) -> Axes:
+    """Chance that a release batch fails, against its size (lesson 01).
+
+    ``comparison`` is :func:`labsupport.batches.compare_batch_sizes`'s table: the theory is drawn
+    as a line, the simulated failure rates as points on it.
+    """
+    sizes = comparison.index.to_numpy()
+    ax.plot(sizes, comparison["theory"], color=REFERENCE_COLOR, label="theory: 1 - (1 - p)^k")
+    ax.scatter(sizes, comparison["failure_rate"], color=CURRENT_COLOR, zorder=3,
+               label="simulated")
+    ax.set_xlabel("changes per release (k)")
+    ax.set_ylabel("share of releases that fail")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax

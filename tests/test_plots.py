@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 
-from labsupport import plots
+from labsupport import batches, plots
 
 
 @pytest.fixture
@@ -63,3 +63,13 @@ def test_p_value_bars_show_both_p_values_and_alpha(ax):
     assert [p.get_height() for p in ax.patches] == [0.01, 0.2, 0.02, 0.2]
     assert any(list(line.get_ydata()) == [0.05, 0.05] for line in ax.get_lines())
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
+
+
+def test_release_risk_draws_theory_as_a_line_and_simulation_as_points(ax):
+    comparison = batches.compare_batch_sizes([1, 10, 30], 0.05, 3000, np.random.default_rng(0))
+    returned = plots.release_risk(ax, comparison)
+    assert returned is ax
+    line, = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), comparison["theory"])
+    points = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(points[:, 1], comparison["failure_rate"])
