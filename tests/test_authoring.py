@@ -199,6 +199,10 @@ def test_check_cells_follow_each_questions_public_tests_and_end_the_notebook(stu
     assert sources[sources.index(PUBLIC_Q1) + 1] == 'check("q1")'
     assert 'check("q2")' not in sources  # q2 has no public tests
     assert sources[-1] == "check_all()"
+    generated = [cell.source.split("\n")[-1] for cell in student.cells
+                 if cell.metadata.get("labsupport") == {"selfcheck": True}]
+    assert generated == ["check, check_all = checker.check, checker.check_all", 'check("q1")',
+                         "check_all()"]
 
 
 def test_student_notebook_is_clean_and_numbered_like_nbstripout(student):

@@ -37,6 +37,8 @@ TAGS = (PUBLIC_TAG, HIDDEN_TAG)
 
 #: The cell-metadata key holding ``question`` (and ``points`` on solution cells).
 METADATA_KEY = "labsupport"
+#: Metadata of the cells a build adds to run the self-check (a grader may skip them).
+SELFCHECK_METADATA = {METADATA_KEY: {"selfcheck": True}}
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -274,6 +276,8 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
                 tests.setdefault(name, []).append(Test(
                     question=name, name=test_name, source=cell.source,
                     hidden=kind == HIDDEN_TAG, message=message))
+        elif meta.get("selfcheck") is True and set(meta) == {"selfcheck"}:
+            continue
         elif meta:
             name = _question_name(meta, where)
             if name in points:
@@ -416,7 +420,8 @@ def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
                      exercise: Exercise) -> Iterator[nbformat.NotebookNode]:
     """Yield the exercise's cells in order (ids are set afterwards)."""
     yield nbformat.v4.new_markdown_cell(header_text(source_name))
-    yield nbformat.v4.new_code_cell(setup_source(Path(source_name).name))
+    yield nbformat.v4.new_code_cell(setup_source(Path(source_name).name),
+                                    metadata=copy.deepcopy(SELFCHECK_METADATA))
     last_public: dict[str, int] = {}
     for index, cell in enumerate(solution_nb.cells):
         if cell.cell_type == "code" and PUBLIC_TAG in cell.metadata.get("tags", []):
@@ -439,11 +444,12 @@ def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
             yield nbformat.v4.new_code_cell(source, metadata=metadata)
         for question, position in last_public.items():
             if position == index:
-                yield nbformat.v4.new_code_cell(f'check("{question}")')
+                yield nbformat.v4.new_code_cell(f'check("{question}")',
+                                                metadata=copy.deepcopy(SELFCHECK_METADATA))
     if exercise.questions:
         yield nbformat.v4.new_markdown_cell(
             "Summary of the public checks (the hidden tests are graded after you hand in).")
-        yield nbformat.v4.new_code_cell("check_all()")
+        yield nbformat.v4.new_code_cell("check_all()", metadata=copy.deepcopy(SELFCHECK_METADATA))
 
 
 def student_notebook(solution_nb: nbformat.NotebookNode,
@@ -463,7 +469,8 @@ def student_notebook(solution_nb: nbformat.NotebookNode,
     nbformat.NotebookNode
         A new notebook: a generated-from header, the self-check set-up, every solution block
         replaced by ``raise NotImplementedError("qN: <hint>")``, hidden tests removed, a
-        ``check("qN")`` cell after each question's public tests and a final ``check_all()``.
+        ``check("qN")`` cell after each question's public tests and a final ``check_all()``
+        (the self-check cells carry :data:`SELFCHECK_METADATA`, so a grader can skip them).
         No outputs, only ``tags`` and ``labsupport`` cell metadata, and cell ids ``"0"``,
         ``"1"``, ... (the ids nbstripout gives), so the same input always gives the same bytes.
     """
