@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from labsupport import __version__, doctor
 from labsupport.course import commands as course_commands
+from labsupport.course import grading
 
 
 def _run_doctor(_args: argparse.Namespace) -> int:
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_cmd.set_defaults(handler=_run_doctor)
     # Course tooling registers its subcommands below, one call per module.
     course_commands.register(commands)
+    grading.register(commands)
     return parser
 
 
@@ -43,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``labsupport`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if not callable(handler):
+    handler = vars(args).get("handler")
+    if handler is None:
         parser.print_help()
         return 0
     return handler(args)

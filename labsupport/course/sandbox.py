@@ -174,6 +174,8 @@ if cfg["namespace"]:
                 mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0555,size=4k")
             elif os.path.exists(path):
                 mount("/dev/null", path, None, MS_BIND, None)
+        if os.path.isdir("/dev/shm"):
+            mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
         mount("tmpfs", cfg["cwd"], "tmpfs", MS_NOSUID | MS_NODEV, cfg["scratch"])
 for name, value in cfg["rlimits"]:
     resource.setrlimit(getattr(resource, name), (value, value))
@@ -371,6 +373,24 @@ class Sandbox:
         return [("RLIMIT_AS", self.limits.memory_bytes), ("RLIMIT_NPROC", processes),
                 ("RLIMIT_FSIZE", self.limits.file_bytes), ("RLIMIT_CORE", 0)]
 
+    def _hideable(self) -> list[str]:
+        """The hidden paths that do not contain anything the kernel needs."""
+        assert self._root is not None
+        needed = [*_needed_paths(), self._root]
+        return [str(path) for path in self.isolation.hidden
+                if not any(n == path or path in n.parents for n in needed)]
+
+    def _reveal(self) -> list[tuple[str, list[str]]]:
+        """Directories to replace by a view of only what the kernel needs: blocked ancestors of
+        Python, and the shared temporary directory (the kernel sees its own folder only)."""
+        assert self._root is not None
+        needed = _needed_paths()
+        reveal = blocked_ancestors(needed)
+        temp = self._root.parent
+        if not any(temp == n or temp in n.parents for n in needed):
+            reveal.append((str(temp), [self._root.name]))
+        return sorted(reveal, key=lambda item: (item[0].count("/"), item[0]))
+
     def _start(self, uid: int | None) -> None:
         assert self._root is not None
         runtime = self._root / "runtime"
@@ -387,8 +407,8 @@ class Sandbox:
                 "--HistoryManager.enabled=False", "--IPKernelApp.capture_fd_output=False"]
         config = {
             "namespace": uid is not None, "clone_newns": _CLONE_NEWNS,
-            "reveal": blocked_ancestors(_needed_paths()) if uid is not None else [],
-            "hide": [str(p) for p in self.isolation.hidden],
+            "reveal": self._reveal() if uid is not None else [],
+            "hide": [*self._hideable(), "/var/tmp"],
             "scratch": f"mode=0700,uid={uid},gid={uid},size={self.limits.scratch_bytes}",
             "rlimits": self._rlimits(uid), "uid": uid, "cwd": str(self.workdir),
             "argv": argv, "env": self._environment(runtime),
@@ -468,6 +488,10 @@ class Sandbox:
                     self._mark_gone(f"{self._exit_reason()} during {what}")
                     raise KernelGone(self._gone) from None
                 continue
+            except Exception as error:  # pylint: disable=broad-exception-caught
+                self._mark_gone(f"the kernel sent a malformed message during {what} "
+                                f"({type(error).__name__}); was its messaging patched?")
+                raise KernelGone(self._gone) from None
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
                 return msg["content"]
 
@@ -502,7 +526,7 @@ class Sandbox:
             while time.monotonic() < until:
                 try:
                     msg = client.get_shell_msg(timeout=0.25)
-                except queue.Empty:
+                except Exception:  # pylint: disable=broad-exception-caught
                     if self._process is not None and self._process.poll() is not None:
                         break
                     continue

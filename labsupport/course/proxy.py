@@ -1,0 +1,145 @@
+"""The ``ns`` a hidden test receives in the grader: the student's names, as plain data only.
+
+``ns.ANSWER`` asks the sandboxed kernel for the value of ``ANSWER``; ``ns.psi(reference,
+current)`` sends the arguments to the kernel as plain data, calls the student's ``psi`` there and
+brings the result back as plain data (see :mod:`labsupport.course.plaindata`). The test itself,
+its ``assert`` and the comparison all run in the grader's process, on values the grader rebuilt
+from text with its own ``json`` module: nothing the student's code does can make an assertion hold.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+from labsupport.course import plaindata
+from labsupport.course.sandbox import Sandbox
+
+#: Longest reply (in characters) the grader reads from the kernel.
+MAX_REPLY_CHARS = 64 * 1024**2
+#: The name the agent function has in the student's namespace.
+AGENT = "_labsupport_grader_"
+
+_INSTALL = """
+def _labsupport_install_(source):
+    scope = {"__name__": "labsupport_plaindata"}
+    exec(compile(source, "<labsupport plaindata>", "exec"), scope)
+    return scope["reply"]
+%s = _labsupport_install_(%r)
+del _labsupport_install_
+"""
+
+
+class SubmissionError(Exception):
+    """The student's code could not answer a test: missing name, exception, refused value."""
+
+
+class RemoteFunction:
+    """A student function living in the kernel; calling it sends and returns plain data."""
+
+    def __init__(self, namespace: KernelNamespace, name: str) -> None:
+        self._namespace = namespace
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            arguments = plaindata.dumps({"args": list(args), "kwargs": kwargs})
+        except plaindata.RefusedValue as error:
+            raise TypeError(f"a test passed {error} to {self._name}(); tests may pass only "
+                            "plain data") from error
+        return self._namespace.ask(self._name, arguments)
+
+    def __repr__(self) -> str:
+        return f"<student function {self._name}>"
+
+
+class KernelNamespace:
+    """Attribute access to the names defined by the submission running in ``sandbox``."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+        self._installed = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or not name.isidentifier():
+            raise AttributeError(name)
+        return self.ask(name, None)
+
+    def _install(self) -> None:
+        source = Path(plaindata.__file__).read_text(encoding="utf-8")
+        result = self._sandbox.run(_INSTALL % (AGENT, source), what="the grader's set-up")
+        if result.status != "ok":
+            raise SubmissionError(f"the grader could not reach the notebook's namespace "
+                                  f"({result.message})")
+        self._installed = True
+
+    def ask(self, name: str, arguments: str | None) -> Any:
+        """Look up ``name`` in the kernel, or call it with JSON ``arguments``; return plain data.
+
+        Raises
+        ------
+        SubmissionError
+            The name is missing, the call raised or ran out of time, or the value is not plain.
+        NotImplementedError
+            The student's function still raises the exercise stub's ``NotImplementedError``.
+        KernelGone
+            The kernel is dead, hung, or out of time (from :meth:`Sandbox.run`).
+        """
+        if not self._installed:
+            self._install()
+        call = f"{name}()" if arguments is not None else name
+        expression = f"{AGENT}(globals(), {name!r}, {arguments!r})"
+        result = self._sandbox.run("", {"reply": expression}, what=call)
+        if result.status == "timeout":
+            raise SubmissionError(result.message)
+        if result.status != "ok":
+            raise SubmissionError(f"the kernel could not evaluate {call}: {result.message}")
+        envelope = _parse_envelope(result.expressions.get("reply"))
+        if "function" in envelope:
+            return RemoteFunction(self, name)
+        if "ok" in envelope:
+            return plaindata.decode(envelope["ok"])
+        kind, message = envelope["error"], envelope["message"]
+        if kind == "missing":
+            raise SubmissionError(f"the notebook defines no {name!r} (was it renamed or "
+                                  "deleted, or did the cell defining it fail?)")
+        if kind == "refused":
+            raise SubmissionError(f"{call} gave {message}; answers must be plain data "
+                                  "(numbers, strings, lists, dicts, NumPy arrays, pandas tables)")
+        if message.startswith("NotImplementedError: "):
+            raise NotImplementedError(message.removeprefix("NotImplementedError: "))
+        raise SubmissionError(f"{call} raised {message}")
+
+
+def _parse_envelope(answer: Any) -> dict:
+    """Check the kernel's answer strictly and return the reply envelope as a dict."""
+    if type(answer) is not dict or answer.get("status") != "ok":  # pylint: disable=C0123
+        raise SubmissionError("the kernel did not answer the grader (the notebook may have "
+                              "replaced the grader's helper or the display machinery)")
+    data = answer.get("data")
+    text = data.get("text/plain") if type(data) is dict else None  # pylint: disable=C0123
+    if type(text) is not str or len(text) > MAX_REPLY_CHARS:  # pylint: disable=C0123
+        raise SubmissionError("the kernel's answer is missing or too large")
+    try:
+        payload = ast.literal_eval(text)
+        if type(payload) is not str:  # pylint: disable=unidiomatic-typecheck
+            raise ValueError("not a string")
+        envelope = json.loads(payload, parse_constant=_reject)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
+        raise SubmissionError(f"the kernel's answer is malformed ({type(error).__name__})") \
+            from None
+    if type(envelope) is not dict:  # pylint: disable=unidiomatic-typecheck
+        raise SubmissionError("the kernel's answer is malformed")
+    keys = set(envelope)
+    if keys in ({"function"}, {"ok"}):
+        return envelope
+    if keys == {"error", "message"} and envelope["error"] in {"missing", "refused", "raised"} \
+            and isinstance(envelope["message"], str):
+        return envelope
+    raise SubmissionError("the kernel's answer is malformed")
+
+
+def _reject(name: str) -> Any:
+    raise ValueError(f"JSON constant {name}")

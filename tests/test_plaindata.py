@@ -1,0 +1,103 @@
+"""The grader's wire format: plain values survive, liars and malformed replies do not."""
+# Exact types are the point here: a subclass must not pass for its base type.
+# pylint: disable=unidiomatic-typecheck
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labsupport.course import plaindata
+
+
+class LyingFloat(float):
+    """Equal to everything."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+class LyingList(list):
+    """Iterates over something else than it holds."""
+
+    def __iter__(self):
+        return iter([42])
+
+
+class LyingArray(np.ndarray):
+    """Element-wise equal to everything."""
+
+    def __eq__(self, other):
+        return np.ones(np.shape(other), dtype=bool)
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 7, 10**40, 0.1, -2.5e-300, 1 + 2j, "café", [1, [2, "x"]], (1, 2.0),
+    {"a": 1, 2: [None]}, {1, 2}, frozenset({"x"}), np.arange(6).reshape(2, 3),
+    np.array(["a", "bc"]), np.array([True, False]), np.linspace(0, 1, 5, dtype=np.float32),
+])
+def test_plain_values_round_trip(value):
+    back = plaindata.loads(plaindata.dumps(value))
+    if isinstance(value, np.ndarray):
+        assert type(back) is np.ndarray and back.dtype == value.dtype
+        np.testing.assert_array_equal(back, value)
+    else:
+        assert type(back) is type(value) and back == value
+
+
+def test_nan_and_numpy_scalars_become_python_floats():
+    back = plaindata.loads(plaindata.dumps([np.float64("nan"), np.int64(3)]))
+    assert math.isnan(back[0]) and type(back[1]) is int
+
+
+def test_pandas_tables_round_trip():
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}, index=["r", "s"])
+    pd.testing.assert_frame_equal(plaindata.loads(plaindata.dumps(frame)), frame)
+    series = pd.Series([0.5, 1.5], name="psi")
+    pd.testing.assert_series_equal(plaindata.loads(plaindata.dumps(series)), series)
+
+
+@pytest.mark.parametrize("liar, plain", [
+    (LyingFloat(99.0), 99.0), (LyingList([1, 2]), [1, 2]),
+])
+def test_subclasses_arrive_as_their_base_values(liar, plain):
+    back = plaindata.loads(plaindata.dumps(liar))
+    assert type(back) is type(plain) and back == plain and not back == 0
+
+
+def test_an_ndarray_subclass_loses_its_lying_eq():
+    back = plaindata.loads(plaindata.dumps(np.zeros(3).view(LyingArray)))
+    assert type(back) is np.ndarray and not (back == np.ones(3)).any()
+
+
+@pytest.mark.parametrize("value", [object(), len, [1, object()], np.array([1], dtype="M8[s]")])
+def test_other_objects_are_refused(value):
+    with pytest.raises(plaindata.RefusedValue):
+        plaindata.dumps(value)
+
+
+@pytest.mark.parametrize("text", [
+    '[1]', '{"t": "int", "v": 1}', '{"t": "float", "v": "1", "extra": 0}', '{"t": "object"}',
+    '{"t": "ndarray", "dtype": "O", "shape": [1], "v": ""}',
+    '{"t": "ndarray", "dtype": "<f8", "shape": [3], "v": "AAAAAAAAAAA="}', 'NaN', '{',
+    '{"t": "ndarray", "dtype": "<f8", "shape": [-1], "v": ""}',
+])
+def test_malformed_replies_are_rejected(text):
+    with pytest.raises(ValueError, match="malformed reply"):
+        plaindata.loads(text)
+
+
+def test_reply_reports_missing_raised_and_refused_names():
+    namespace = {"f": lambda x: x + 1, "g": lambda: 1 / 0, "o": object()}
+    assert plaindata.reply(namespace, "nope", None) == '{"error": "missing", "message": "nope"}'
+    assert '"function"' in plaindata.reply(namespace, "f", None)
+    call = plaindata.dumps({"args": [1], "kwargs": {}})
+    assert plaindata.loads(plaindata.reply(namespace, "f", call)[7:-1]) == 2
+    assert "ZeroDivisionError" in plaindata.reply(namespace, "g", plaindata.dumps(
+        {"args": [], "kwargs": {}}))
+    assert '"refused"' in plaindata.reply(namespace, "o", None)
