@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +102,7 @@ window.__labCheck = {
       const json = cell.model.toJSON();
       const outputs = json.outputs || [];
       const children = cell.node.querySelectorAll('.jp-Cell-outputArea > .jp-OutputArea-child');
-      const counts = {expected: 0, drawn: 0, asText: 0};
+      const counts = {expected: 0, drawn: 0, asText: 0, failed: []};
       const controls = [];
       outputs.forEach((output, k) => {
         if (!output.data || !output.data[WIDGET_MIME]) return;
@@ -117,9 +116,11 @@ window.__labCheck = {
           if (!root.querySelector('.widget-output')) return;
           if (root.querySelector('.widget-slider .noUi-handle')) controls.push([id, 'slider']);
           else if (root.querySelector('.widget-dropdown select')) controls.push([id, 'dropdown']);
+        } else if (area && area.innerText.includes(RENDER_ERROR)) {
+          counts.failed.push(area.innerText.trim());  // the widget renderer gave up
         } else if (area && area.getAttribute('data-mime-type')) {
           counts.asText++;  // no widget renderer: JupyterLab fell back to the text/plain repr
-        }
+        }  // else still "Loading widget...".
       });
       cells.push({
         index: index,
@@ -128,9 +129,9 @@ window.__labCheck = {
         expected: counts.expected,
         drawn: counts.drawn,
         asText: counts.asText,
+        failed: counts.failed,
         views: cell.node.querySelectorAll('.jp-Cell-outputArea .jupyter-widgets').length,
         errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
-        renderError: cell.node.innerText.includes(RENDER_ERROR),
         controls: controls,
       });
     });
@@ -404,13 +405,15 @@ class WidgetCell:
     """One code cell that displayed widgets, as the page shows it.
 
     ``expected`` widget outputs came from the kernel; ``drawn`` of them became widget views,
-    ``as_text`` fell back to their plain-text repr (no widget renderer: the extension is missing
-    or disabled). ``views`` counts every ``.jupyter-widgets`` element, children included.
+    ``failed`` ones show the renderer's error (e.g. "Error displaying widget: model not found"),
+    ``as_text`` ones fell back to their plain-text repr (no widget renderer: the extension is
+    missing or disabled). ``views`` counts every ``.jupyter-widgets`` element, children included.
     """
 
     index: int
     expected: int
     drawn: int
+    failed: int
     as_text: int
     views: int
 
@@ -449,8 +452,8 @@ class WidgetCheck:
         """A readable summary for assertion messages."""
         verdict = "ok" if self.ok else "PROBLEMS"
         lines = [f"{self.notebook}: {verdict} (screenshot {self.screenshot})"]
-        lines += [f"  cell {c.index}: {c.drawn} of {c.expected} widget(s) drawn "
-                  f"({c.views} widget views in all, {c.as_text} shown as text)"
+        lines += [f"  cell {c.index}: {c.drawn} of {c.expected} widget(s) drawn, {c.failed} "
+                  f"failed, {c.as_text} shown as text ({c.views} widget views in all)"
                   for c in self.cells]
         lines += [f"  cell {i.cell}: moved a {i.control}; output "
                   f"{'changed' if i.changed else 'did NOT change'}: {i.before[:60]!r} -> "
@@ -534,6 +537,15 @@ def _interact(page, cells: list[dict], timeout: float) -> list[Interaction]:
     return done
 
 
+def _why(cell: dict) -> str:
+    """Why a cell's widget outputs were not drawn, as far as the page tells."""
+    reasons = [f"shows {text!r}" for text in cell["failed"]]
+    if cell["asText"]:
+        reasons.append(f"{cell['asText']} shown as plain text: is {WIDGET_MANAGER} installed "
+                       "and enabled?")
+    return "; ".join(reasons) or "still 'Loading widget...'"
+
+
 def _problems(state: dict, interactions: list[Interaction]) -> list[str]:
     """Everything that a student would see as broken, from the page state and the moved controls."""
     found = []
@@ -546,11 +558,7 @@ def _problems(state: dict, interactions: list[Interaction]) -> list[str]:
             found.append(f"cell {cell['index']} raised {cell['errors'][0]}")
         if cell["drawn"] < cell["expected"]:
             found.append(f"cell {cell['index']}: the kernel displayed {cell['expected']} "
-                         f"widget(s) but the page drew {cell['drawn']}"
-                         + (f" ({cell['asText']} shown as plain text: is {WIDGET_MANAGER} "
-                            "installed and enabled?)" if cell["asText"] else ""))
-        if cell["renderError"]:
-            found.append(f"cell {cell['index']} shows {RENDER_ERROR!r}")
+                         f"widget(s) but the page drew {cell['drawn']} ({_why(cell)})")
     if not any(cell["expected"] for cell in state["cells"]):
         found.append("no cell displayed a widget, although the notebook imports widgets")
     if not interactions:
@@ -609,8 +617,8 @@ def check_notebook(context, server: LabServer, path: str, screenshot: Path,
             page.locator(f'[data-lab-check-cell="{first}"]').scroll_into_view_if_needed()
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot))
-        cells = tuple(WidgetCell(c["index"], c["expected"], c["drawn"], c["asText"], c["views"])
-                      for c in state["cells"] if c["expected"])
+        cells = tuple(WidgetCell(c["index"], c["expected"], c["drawn"], len(c["failed"]),
+                                 c["asText"], c["views"]) for c in state["cells"] if c["expected"])
         return WidgetCheck(path, cells, tuple(interactions), tuple(problems), screenshot)
     finally:
         page.close()
@@ -625,18 +633,26 @@ def _state(page, path: str) -> dict:
 
 
 def _drawn(page, path: str) -> dict | None:
-    """The page state once every widget output is drawn, as a widget or as text (or errs)."""
+    """The page state once no widget output is still loading (drawn, failed, or shown as text)."""
     state = _state(page, path)
-    settled = all(c["drawn"] + c["asText"] >= c["expected"] for c in state["cells"])
-    return state if settled or state["renderError"] else None
+    settled = all(c["drawn"] + len(c["failed"]) + c["asText"] >= c["expected"]
+                  for c in state["cells"])
+    return state if settled else None
+
+
+#: The model id the control notebook's last cell points at, which no kernel ever created.
+GHOST_MODEL_ID = "0" * 32
 
 
 def control_notebook() -> nbformat.NotebookNode:
-    """A two-widget notebook the check must pass on a healthy lab and fail on a broken one.
+    """A notebook with two good widgets and one whose model does not exist.
 
-    It follows the lab's widget convention (a VBox holding the controls and an ``Output``) once
-    by hand and once through ``ipywidgets.interactive``, so the check is exercised even before any
-    lesson uses widgets, and so a broken lab can be shown to fail it.
+    The good ones follow the lab's widget convention (a VBox holding the controls and an
+    ``Output``), once by hand and once through ``ipywidgets.interactive``: a healthy lab draws
+    them and they respond, a lab without the widget extension shows them as text. The last cell
+    displays a widget view of a model no kernel holds, as a notebook saved with widget output and
+    reopened does: even a healthy lab shows "Error displaying widget: model not found" for it.
+    So the checks run before any lesson uses widgets, and each way they can fail is seen to fail.
     """
     cells = [
         nbformat.v4.new_markdown_cell("Control notebook of tests/test_browser.py (generated)."),
@@ -656,6 +672,11 @@ def control_notebook() -> nbformat.NotebookNode:
             "def halve(x):\n"
             "    print(f'half of {x} is {x / 2}')\n\n\n"
             "ipywidgets.interactive(halve, x=ipywidgets.IntSlider(value=4, min=0, max=20))"),
+        nbformat.v4.new_code_cell(
+            "from IPython.display import display\n\n"
+            f"view = {{'model_id': '{GHOST_MODEL_ID}', 'version_major': 2, 'version_minor': 0}}\n"
+            "display({'application/vnd.jupyter.widget-view+json': view,\n"
+            "         'text/plain': 'a widget of a kernel that is gone'}, raw=True)"),
     ]
     return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})

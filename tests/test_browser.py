@@ -127,18 +127,24 @@ def test_lesson_widgets_render_and_respond(browser, lab, notebook):
     assert had_checkpoints or not checkpoints.exists(), "checkpoints written into the repository"
 
 
-def test_control_widgets_render_and_respond(browser, lab, control_dir):
+def test_control_widgets_render_and_respond_and_a_missing_model_is_caught(browser, lab,
+                                                                          control_dir):
     check = bs.check_notebook(browser, lab,
                               (control_dir / "control_widgets.ipynb").relative_to(ROOT).as_posix(),
                               SCREENSHOTS / "control-widgets.png")
-    assert check.ok, check.render()
-    assert [cell.drawn for cell in check.cells] == [1, 1]
+    assert [(cell.drawn, cell.failed) for cell in check.cells] == [(1, 0), (1, 0), (0, 1)], \
+        check.render()
     assert [interaction.changed for interaction in check.interactions] == [True, True]
+    ghost = check.cells[-1].index
+    assert check.problems == (
+        f"the page shows {bs.RENDER_ERROR!r}",
+        f"cell {ghost}: the kernel displayed 1 widget(s) but the page drew 0 "
+        f"(shows '{bs.RENDER_ERROR}: model not found')"), check.render()
 
 
 def test_check_fails_when_the_widget_manager_is_disabled(browser, servers):
     check = bs.check_notebook(browser, servers["disabled"], "control_widgets.ipynb",
                               SCREENSHOTS / "control-widgets-extension-disabled.png")
     assert not check.ok
-    assert [(cell.drawn, cell.as_text) for cell in check.cells] == [(0, 1), (0, 1)], check.render()
+    assert [(cell.drawn, cell.as_text) for cell in check.cells] == [(0, 1)] * 3, check.render()
     assert any("shown as plain text" in problem for problem in check.problems), check.render()
