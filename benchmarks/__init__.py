@@ -1,1 +1,4 @@
-"""Benchmarks run by `make bench`: each prints its figures next to a baseline measured in the same run."""
+"""Benchmarks run by `make bench`.
+
+Each prints its figures next to a baseline measured in the same run.
+"""

@@ -1,7 +1,8 @@
 """Run every ``benchmarks/bench_*.py`` module's ``main()`` in turn (``make bench``).
 
 Each benchmark measures its own baseline in the same run and prints ratios against it, so the
-figures mean something on any machine. Pass names to run a subset: ``python -m benchmarks notebooks``.
+figures mean something on any machine. Pass names to run a subset:
+``python -m benchmarks notebooks``.
 """
 
 from __future__ import annotations
