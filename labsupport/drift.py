@@ -28,6 +28,7 @@ acting on the result, is :mod:`labsupport.monitoring`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -377,3 +378,27 @@ def jensen_shannon(reference: object, current: object, n_bins: int = 10,
         p, q = shares["r"].to_numpy(), shares["c"].to_numpy()
     value = float(spatial.distance.jensenshannon(p, q, base=2))
     return DetectorResult("jensen_shannon", value, math.nan, threshold, value > threshold)
+
+
+NUMERIC_DETECTORS = {"ks": ks_test, "psi": psi, "wasserstein": wasserstein,
+                     "jensen_shannon": jensen_shannon}
+
+
+def detector_table(reference: pd.DataFrame, current: pd.DataFrame,
+                   columns: Sequence[str] = FEATURES) -> pd.DataFrame:
+    """Every numeric detector on every column, with default thresholds, side by side.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (column, test); columns statistic, p_value, threshold, drifted.
+    """
+    rows = {}
+    for column in columns:
+        for name, detector in NUMERIC_DETECTORS.items():
+            result = detector(reference[column].to_numpy(), current[column].to_numpy())
+            rows[(column, name)] = {"statistic": result.statistic, "p_value": result.p_value,
+                                    "threshold": result.threshold, "drifted": result.drifted}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["column", "test"]
+    return table

@@ -25,10 +25,11 @@ def reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence
     low = min(reference.min(), current.min())
     high = max(reference.max(), current.max())
     edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
-    ax.hist(reference, bins=edges, density=True, alpha=0.55, color=REFERENCE_COLOR,
-            label=f"reference (n={reference.size})")
-    ax.hist(current, bins=edges, density=True, alpha=0.55, color=CURRENT_COLOR,
-            label=f"current (n={current.size})")
+    for values, color, name in ((reference, REFERENCE_COLOR, "reference"),
+                                (current, CURRENT_COLOR, "current")):
+        density = np.histogram(values, bins=edges, density=True)[0]
+        ax.stairs(density, edges, fill=True, alpha=0.55, color=color,
+                  label=f"{name} (n={values.size})")
     ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend(fontsize="small")

@@ -282,3 +282,15 @@ def test_numeric_detectors_reject_bad_input(detector, reference, current, error,
 def test_other_bad_input_is_explained(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_detector_table_runs_every_detector_on_every_column():
+    rng = np.random.default_rng(13)
+    reference = drift.sample("covariate", 2000, rng)
+    current = drift.sample("covariate", 2000, rng, strength=0.5)
+    table = drift.detector_table(reference, current)
+    assert table.shape == (8, 4)
+    assert table.loc[("x1", "psi"), "statistic"] == pytest.approx(
+        drift.psi(reference["x1"], current["x1"]).statistic)
+    assert table.xs("x1", level="column")["drifted"].all()
+    assert not table.xs("x2", level="column")["drifted"].any()

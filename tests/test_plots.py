@@ -23,9 +23,11 @@ def test_reference_vs_current_draws_two_histograms_on_shared_bins(ax):
     returned = plots.reference_vs_current(ax, rng.normal(size=300), rng.normal(2, 1, 200),
                                           bins=20, title="x1")
     assert returned is ax
-    assert len(ax.patches) == 40
-    left_edges = sorted({round(p.get_x(), 9) for p in ax.patches})
-    assert len(left_edges) == 20, "both histograms must use the same bins"
+    reference, current = (patch.get_data() for patch in ax.patches)
+    assert len(reference.edges) == 21
+    assert np.array_equal(reference.edges, current.edges), "both must use the same bins"
+    widths = np.diff(reference.edges)
+    assert np.sum(reference.values * widths) == pytest.approx(1.0), "a density integrates to 1"
     assert ax.get_title() == "x1"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reference (n=300)",
                                                                   "current (n=200)"]
@@ -33,7 +35,7 @@ def test_reference_vs_current_draws_two_histograms_on_shared_bins(ax):
 
 def test_reference_vs_current_copes_with_a_constant_column(ax):
     plots.reference_vs_current(ax, [1.0, 1.0], [1.0, 1.0], bins=5)
-    assert len(ax.patches) == 10
+    assert len(ax.patches) == 2
 
 
 def test_metric_curve_adds_one_line_per_call_and_one_floor(ax):
