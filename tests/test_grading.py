@@ -19,7 +19,7 @@ SOLUTION = CORPUS / "solution.ipynb"
 SUBMISSIONS = CORPUS / "submissions"
 with open(CORPUS / "expected.csv", encoding="utf-8", newline="") as _table:
     EXPECTED = {row["student"]: row for row in csv.DictReader(_table)}
-LIMITS = Limits(cell_seconds=2, submission_seconds=30, memory_bytes=1024**3, processes=64,
+LIMITS = Limits(cell_seconds=4, submission_seconds=60, memory_bytes=1024**3, processes=64,
                 interrupt_grace_seconds=2)
 FAST = ("correct", "invalid_json", "patch_checker")
 REPORTS = ("grades.csv", "results_long.csv")
