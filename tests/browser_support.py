@@ -623,9 +623,17 @@ def check_notebook(context, server: LabServer, path: str, screenshot: Path,
     finally:
         page.close()
         if kernel:
-            for session in server.api("/api/sessions"):
-                if session["path"] == path:
-                    server.api(f"/api/sessions/{session['id']}", method="DELETE", timeout=30)
+            _shut_down_sessions(server, path)
+
+
+def _shut_down_sessions(server: LabServer, path: str) -> None:
+    """Shut the kernel of ``path`` down now (best effort: the server's stop() mops up the rest)."""
+    try:
+        for session in server.api("/api/sessions"):
+            if session["path"] == path:
+                server.api(f"/api/sessions/{session['id']}", method="DELETE", timeout=30)
+    except (OSError, ValueError):
+        pass
 
 
 def _state(page, path: str) -> dict:
