@@ -21,6 +21,8 @@ NOTEBOOKS = executable_notebooks()
 #: Smaller, faster values for notebooks whose defaults are sized for reading, not for CI.
 SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     "01_cicd_for_ml.ipynb": {"N_SAMPLES": 800},
+    "02_data_drift.ipynb": {"N_REFERENCE": 1000, "N_CURRENT": 1000, "N_SIMULATIONS": 60,
+                            "N_BATCHES": 8, "BATCH_SIZE": 300},
 }
 
 CELL_TIMEOUT = int(os.environ.get("CELL_TIMEOUT", "120"))
