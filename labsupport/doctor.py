@@ -89,7 +89,7 @@ def diagnose(prefix: Path | None = None) -> DoctorReport:
         "ipywidgets / jupyterlab_widgets", matches,
         f"ipywidgets {kernel_side}, jupyterlab_widgets {front_end}"
         + ("" if matches else f" (ipywidgets {kernel_side} needs {needed}: "
-           "reinstall with `make setup`)"),
+           "reinstall with `.venv/bin/python -m pip install -e '.[dev]'`)"),
     ))
     extension = prefix / WIDGET_EXTENSION
     checks.append(Check(

@@ -49,7 +49,7 @@ class ReleaseRiskExplorer:
     def summary(self) -> pd.Series:
         """The figures shown under the sliders (simulated beside theory)."""
         size, p_bug = self.batch_size.value, self.p_bug.value
-        return pd.Series({
+        return pd.Series(dtype=object, name=f"batch size {size}", data={
             "releases": self.result.n_releases,
             "failed releases": self.result.failed_releases,
             "failure rate (simulated)": round(self.result.failure_rate, 3),
@@ -57,7 +57,7 @@ class ReleaseRiskExplorer:
             "good changes held back per bug": round(self.result.held_back_per_bug, 2),
             "held back per bug (theory)": round(batches.expected_held_back_per_bug(p_bug, size),
                                                 2),
-        }, name=f"batch size {size}")
+        })
 
     def update(self, _change: object = None) -> None:
         """Re-run the simulation for the current slider values and redraw."""
