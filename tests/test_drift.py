@@ -222,6 +222,16 @@ def test_psi_uses_epsilon_for_empty_bins():
     assert drift.psi(reference, current).statistic == pytest.approx(expected)
 
 
+def test_psi_uses_epsilon_for_an_empty_reference_bin():
+    # Most of the reference sits on its minimum, so the open bin below it is empty in the
+    # reference; the current sample has values there.
+    reference = np.r_[np.zeros(90), np.arange(1.0, 11.0)]
+    current = np.r_[np.full(10, -1.0), np.zeros(40)]
+    result = drift.psi(reference, current)
+    assert np.isfinite(result.statistic)
+    assert result.statistic == pytest.approx(_psi_by_hand(reference, current))
+
+
 def test_reference_bins_are_equal_frequency_and_drop_repeated_edges():
     reference = np.arange(1000.0)
     shares = drift.bin_proportions(reference, drift.reference_bins(reference, 4))
