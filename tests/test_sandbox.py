@@ -126,3 +126,17 @@ def test_blocked_ancestors_lists_directories_others_cannot_enter(tmp_path):
     tmp_path.chmod(0o755)
     blocked = sandbox.blocked_ancestors([private / "python" / "lib"])
     assert (str(private), ["python"]) in blocked
+
+
+def test_the_temporary_directory_is_replaced_even_when_the_lab_lives_in_it(monkeypatch, tmp_path):
+    # A fresh clone in /tmp (as CI may make) puts Python and labsupport below the shared
+    # temporary directory; the kernel must still see only its own folder and those entries.
+    root = tmp_path / "labsupport-sandbox-x"
+    lab = tmp_path / "clone" / ".venv" / "bin" / "python"
+    lab.parent.mkdir(parents=True)
+    lab.touch()
+    monkeypatch.setattr(sandbox, "_needed_paths", lambda: [lab])
+    box = Sandbox(LIMITS)
+    monkeypatch.setattr(box, "_root", root)
+    views = dict(box._reveal())  # pylint: disable=protected-access
+    assert views[str(tmp_path)] == sorted(["clone", root.name])

@@ -386,9 +386,14 @@ class Sandbox:
         assert self._root is not None
         needed = _needed_paths()
         reveal = blocked_ancestors(needed)
+        # The shared temporary directory is always replaced, even when Python or the lab itself
+        # lives below it (a clone in /tmp): the view keeps the kernel's own folder and just the
+        # entries on the way to what it needs, and the kernel cannot write anything into it.
         temp = self._root.parent
-        if not any(temp == n or temp in n.parents for n in needed):
-            reveal.append((str(temp), [self._root.name]))
+        keep = {self._root.name}
+        keep.update(n.relative_to(temp).parts[0] for n in needed if temp in n.parents)
+        reveal = [item for item in reveal if item[0] != str(temp)]
+        reveal.append((str(temp), sorted(keep)))
         return sorted(reveal, key=lambda item: (item[0].count("/"), item[0]))
 
     def _start(self, uid: int | None) -> None:
