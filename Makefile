@@ -68,7 +68,7 @@ lab: $(STAMP)
 test: $(STAMP) browser-deps lint hooks pytest
 
 lint: $(STAMP)
-	$(BIN)/pylint labsupport tests
+	$(BIN)/pylint labsupport tests benchmarks conftest.py
 
 # Pre-commit runs the same hooks a contributor's `git commit` runs (pylint is skipped here because
 # `lint` above already ran it).

@@ -20,9 +20,9 @@ NOTEBOOKS = executable_notebooks()
 
 #: Smaller, faster values for notebooks whose defaults are sized for reading, not for CI.
 SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
-    "01_cicd_for_ml.ipynb": {"N_SAMPLES": 800},
-    "02_data_drift.ipynb": {"N_REFERENCE": 1000, "N_CURRENT": 1000, "N_SIMULATIONS": 60,
-                            "N_BATCHES": 8, "BATCH_SIZE": 300},
+    "notebooks/01_cicd_for_ml.ipynb": {"N_SAMPLES": 800},
+    "notebooks/02_data_drift.ipynb": {"N_REFERENCE": 1000, "N_CURRENT": 1000,
+                                      "N_SIMULATIONS": 60, "N_BATCHES": 8, "BATCH_SIZE": 300},
 }
 
 CELL_TIMEOUT = int(os.environ.get("CELL_TIMEOUT", "120"))
@@ -58,7 +58,7 @@ def execute(path, parameters, output):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[f"{p.parent.name}/{p.name}" for p in NOTEBOOKS])
 def test_notebook_runs_with_overridden_parameters(path, tmp_path):
     notebook = nbformat.read(path, as_version=4)
-    parameters = overrides_for(notebook, path.name)
+    parameters = overrides_for(notebook, f"{path.parent.name}/{path.name}")
     executed = execute(path, parameters, tmp_path / path.name)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and f"SEED = {parameters['SEED']}" in injected[0].source
