@@ -87,7 +87,7 @@ pytest: $(STAMP)
 	timeout --kill-after=30 $(SUITE_TIMEOUT) $(BIN)/python -m pytest tests notebooks $(wildcard solutions) \
 		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) \
 		--timeout=$(TEST_TIMEOUT) --notebook-timeout=$(NOTEBOOK_TIMEOUT) \
-		-n $(WORKERS) --dist loadfile
+		-n $(WORKERS) --dist loadfile --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
