@@ -296,6 +296,10 @@ def chi_square_test(reference: object, current: object, alpha: float = 0.05,
     ref, cur = _categories(reference, "reference"), _categories(current, "current")
     table = pd.DataFrame({"reference": ref.value_counts(), "current": cur.value_counts()})
     table = table.fillna(0).T
+    if table.shape[1] == 1:
+        # One and the same category everywhere: there is no distribution that could have moved.
+        return DetectorResult("chi2", 0.0, 1.0, alpha, False,
+                              "a single category in both samples: nothing to compare")
     table, merged = _merge_rare(table, min_expected)
     if table.shape[1] < 2:
         raise ValueError(

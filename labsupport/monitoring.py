@@ -119,7 +119,7 @@ def _check_frames(reference: pd.DataFrame, current: pd.DataFrame,
             raise ValueError(f"reference and current must have the same columns; missing from "
                              f"current: {missing}, not in reference: {extra}. Pass columns=[...] "
                              "to compare a subset.")
-        return [str(c) for c in reference.columns]
+        return list(reference.columns)
     columns = list(columns)
     absent = [c for c in columns if c not in reference.columns or c not in current.columns]
     if not columns or absent:

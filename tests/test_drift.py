@@ -304,3 +304,9 @@ def test_detector_table_runs_every_detector_on_every_column():
         drift.psi(reference["x1"], current["x1"]).statistic)
     assert table.xs("x1", level="column")["drifted"].all()
     assert not table.xs("x2", level="column")["drifted"].any()
+
+
+def test_chi_square_on_a_single_category_everywhere_reports_no_drift():
+    result = drift.chi_square_test(np.array(["a"] * 200, dtype=object),
+                                   np.array(["a"] * 100, dtype=object))
+    assert (result.statistic, result.p_value, result.drifted) == (0.0, 1.0, False)

@@ -212,3 +212,11 @@ def test_monitor_rejects_bad_input(make, error):
     reference = drift.sample("concept", 50, np.random.default_rng(0))
     with pytest.raises(error):
         make(reference)
+
+
+def test_report_accepts_columns_that_are_not_named_by_strings():
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({0: rng.normal(size=300), 1: rng.normal(size=300)})
+    current = pd.DataFrame({0: rng.normal(size=300), 1: rng.normal(2.0, 1.0, 300)})
+    frame = monitoring.drift_report(reference, current).to_frame()
+    assert list(frame.index) == [0, 1] and bool(frame.loc[1, "drifted"])
