@@ -100,7 +100,12 @@ class KernelNamespace:
         if "function" in envelope:
             return RemoteFunction(self, name)
         if "ok" in envelope:
-            return plaindata.decode(envelope["ok"])
+            try:
+                return plaindata.decode(envelope["ok"])
+            except ValueError as error:
+                # A malformed reply is the submission's fault, never a ValueError a test could
+                # be expecting from the student's function.
+                raise SubmissionError(f"{call} replied with malformed data: {error}") from error
         kind, message = envelope["error"], envelope["message"]
         if kind == "missing":
             raise SubmissionError(f"the notebook defines no {name!r} (was it renamed or "
