@@ -321,6 +321,8 @@ class DriftMonitor:
     window
         How many recent labelled batches a retraining uses. One (the default) retrains on the
         batch that revealed the problem only, so rows from before a change do not dilute it.
+        The window restarts at each retraining (it then holds just that batch): batches from
+        before a retraining belong to the world the old model was fitted on.
     """
 
     def __init__(self, model: object, reference: pd.DataFrame, *, features: Sequence[str],
