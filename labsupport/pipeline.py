@@ -219,6 +219,10 @@ class Registry:
         found = [p.name for p in self.root.glob("v*") if (p / "card.json").is_file()]
         return sorted(found, key=lambda name: int(name[1:]))
 
+    def _require(self, version: str) -> None:
+        if version not in self.versions():
+            raise ValueError(f"unknown version {version!r}; published: {self.versions()}")
+
     def publish(self, model: Model, metrics: Mapping[str, float]) -> str:
         """Store a model as the next version and return its name (it is not live yet)."""
         version = f"v{len(self.versions()) + 1}"
@@ -232,8 +236,7 @@ class Registry:
 
     def promote(self, version: str) -> None:
         """Make ``version`` the one production serves."""
-        if version not in self.versions():
-            raise ValueError(f"unknown version {version!r}; published: {self.versions()}")
+        self._require(version)
         pointer = self.root / "production.json"
         staging = pointer.with_suffix(".tmp")
         staging.write_text(json.dumps({"version": version}))
@@ -246,8 +249,7 @@ class Registry:
 
     def load(self, version: str) -> Model:
         """Load a published version."""
-        if version not in self.versions():
-            raise ValueError(f"unknown version {version!r}; published: {self.versions()}")
+        self._require(version)
         folder = self.root / version
         return Model(code=(folder / "features.py").read_text(),
                      estimator=pickle.loads((folder / "model.pkl").read_bytes()))
