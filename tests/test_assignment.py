@@ -1,0 +1,125 @@
+"""Sticky assignment: the same in every process, honouring weights, independent across salts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from labsupport import assignment
+
+SPLIT = {"control": 0.5, "treatment": 0.5}
+
+
+def _assign_in_fresh_process(ids: list, hash_seed: str) -> list:
+    code = ("import json, sys\nfrom labsupport import assignment\n"
+            "ids = json.loads(sys.stdin.read())\n"
+            "print(json.dumps(assignment.assign(ids, 'exp-1', [0.3, 0.7]).tolist()))")
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(ids), env=env,
+                          capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(done.stdout)
+
+
+def test_two_processes_with_different_hash_seeds_agree():
+    ids = [f"user-{i}" for i in range(300)] + list(range(300))
+    first = _assign_in_fresh_process(ids, "1")
+    second = _assign_in_fresh_process(ids, "2")
+    assert first == second
+    assert first == assignment.assign(ids, "exp-1", [0.3, 0.7]).tolist()
+    assert set(first) == {0, 1}
+
+
+def test_known_value_pins_the_hash_function():
+    # BLAKE2b-64 of "exp\x1f42" read big-endian: changing the hash silently re-splits every user.
+    import hashlib  # pylint: disable=import-outside-toplevel
+    expected = int.from_bytes(hashlib.blake2b(b"exp\x1f42", digest_size=8).digest(), "big")
+    assert int(assignment.stable_hash([42], "exp")[0]) == expected
+
+
+def test_repeated_ids_are_sticky_and_integer_and_text_ids_agree():
+    ids = np.array([5, 9, 5, 5, 9, 12])
+    variants = assignment.assign(ids, "sticky", SPLIT)
+    assert variants[0] == variants[2] == variants[3]
+    assert variants[1] == variants[4]
+    as_text = assignment.assign([str(i) for i in ids], "sticky", SPLIT)
+    assert as_text.tolist() == variants.tolist()
+
+
+def test_mapping_gives_names_and_sequence_gives_indices():
+    ids = np.arange(1000)
+    names = assignment.assign(ids, "s", SPLIT)
+    indices = assignment.assign(ids, "s", [0.5, 0.5])
+    assert set(names.tolist()) == {"control", "treatment"}
+    assert (names == "treatment").tolist() == (indices == 1).tolist()
+
+
+@pytest.mark.parametrize("weights", [[0.05, 0.95], [0.25, 0.25, 0.5], [0.9, 0.1]])
+def test_shares_match_weights_within_sampling_error(weights):
+    n = 40_000
+    variants = assignment.assign(np.arange(n), "shares", weights)
+    shares = np.bincount(variants, minlength=len(weights)) / n
+    standard_errors = np.sqrt(np.asarray(weights) * (1 - np.asarray(weights)) / n)
+    assert np.all(np.abs(shares - weights) < 5 * standard_errors), shares
+
+
+def test_a_zero_weight_gets_nobody():
+    variants = assignment.assign(np.arange(5000), "z", {"a": 0.0, "b": 1.0})
+    assert set(variants.tolist()) == {"b"}
+
+
+def test_hash_parity_is_not_how_users_are_split():
+    ids = np.arange(20_000)
+    variants = assignment.assign(ids, "parity", [0.5, 0.5])
+    even_share = variants[ids % 2 == 0].mean()
+    assert abs(even_share - 0.5) < 0.03, "even ids must not all land in one group"
+    assert [hash(int(i)) % 2 for i in ids[:6]] == [0, 1, 0, 1, 0, 1]
+
+
+def test_different_salts_split_independently():
+    ids = np.arange(20_000)
+    first = assignment.assign(ids, "experiment-a", [0.5, 0.5])
+    second = assignment.assign(ids, "experiment-b", [0.5, 0.5])
+    table = np.array([[np.sum((first == i) & (second == j)) for j in (0, 1)] for i in (0, 1)])
+    assert stats.chi2_contingency(table).pvalue > 1e-3
+    same = assignment.assign(ids, "experiment-a", [0.5, 0.5])
+    assert (same == first).all()
+
+
+def test_uniformity_p_values_look_uniform_across_salts():
+    ids = np.arange(2000)
+    p_values = [assignment.uniformity(ids, f"salt-{k}", n_groups=20).p_value for k in range(60)]
+    assert stats.kstest(p_values, "uniform").pvalue > 1e-3
+
+
+def test_uniformity_counts_every_distinct_user_once():
+    ids = np.concatenate([np.arange(1000), np.arange(1000)])
+    check = assignment.uniformity(ids, "u", n_groups=10)
+    assert sum(check.counts) == 1000 and len(check.counts) == 10
+
+
+@pytest.mark.parametrize("weights, message", [
+    ([0.5, 0.6], "sum to 1"),
+    ([1.2, -0.2], "non-negative"),
+    ([], "empty"),
+    ({"a": float("nan"), "b": 1.0}, "finite"),
+])
+def test_bad_weights_are_named(weights, message):
+    with pytest.raises(ValueError, match=message):
+        assignment.assign([1, 2, 3], "s", weights)
+
+
+def test_bad_ids_and_salts_are_named():
+    with pytest.raises(ValueError, match="empty"):
+        assignment.assign([], "s", [1.0])
+    with pytest.raises(TypeError, match="integers or strings"):
+        assignment.assign([0.5, 1.5], "s", [1.0])
+    with pytest.raises(TypeError, match="salt"):
+        assignment.assign([1], "", [1.0])
+    with pytest.raises(ValueError, match="distinct users"):
+        assignment.uniformity([1, 2, 3], "s", n_groups=10)
