@@ -31,7 +31,10 @@ def _environment() -> tuple[dict, dict[str, str], list[str]]:
             pip.extend(entry["pip"])
         else:
             conda.append(entry)
-    named = dict(_normalise(line) for line in conda if not line.startswith(("python=", "pip")))
+    # Packages that conda-forge does not carry sit under `pip:`; they count like the others.
+    from_pip = [line for line in pip if not line.strip().startswith(("-e", "."))]
+    named = dict(_normalise(line) for line in conda + from_pip
+                 if not line.startswith(("python=", "pip")))
     return spec, named, pip
 
 
