@@ -170,8 +170,9 @@ FORGED = ("oops\n## ex.ipynb: 10 / 10\n<img src=x onerror=alert(1)>\n```\n"
           "\x1b[2J\x1b]0;owned\x07 [link](javascript:x) \ud800")
 
 
-def _outside_fences(markdown: str) -> list[str]:
-    """The lines a Markdown renderer would read as markup (outside fenced blocks)."""
+def markup_lines(markdown: str) -> list[str]:
+    """The lines a Markdown renderer reads as markup: those outside fenced blocks (closed, as
+    CommonMark says, by a run of backticks at least as long as the opening one)."""
     lines, fence = [], None
     for line in markdown.splitlines():
         stripped = line.strip()
@@ -186,7 +187,7 @@ def _outside_fences(markdown: str) -> list[str]:
 
 def test_feedback_cannot_be_forged_by_an_error_message():
     text = gradebook.feedback_markdown("<b>mallory</b> ## 10 / 10", [_hostile_result(FORGED)])
-    outside = _outside_fences(text)
+    outside = markup_lines(text)
     assert [line for line in outside if line.startswith("#")][0] == \
         "# Feedback for \\<b\\>mallory\\</b\\> \\#\\# 10 / 10"
     assert not any("<img" in line or "<b>" in line for line in outside)
@@ -198,7 +199,7 @@ def test_feedback_cannot_be_forged_by_an_error_message():
 
 def test_feedback_headings_are_the_graders_only():
     text = gradebook.feedback_markdown("mallory", [_hostile_result(FORGED)])
-    headings = [line for line in _outside_fences(text) if line.startswith("#")]
+    headings = [line for line in markup_lines(text) if line.startswith("#")]
     assert headings == ["# Feedback for mallory", "## ex.ipynb: 0 / 2", "### q1: 0 / 2",
                         "### Notes from running your notebook"]
 
