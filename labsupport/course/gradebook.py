@@ -248,7 +248,8 @@ def markdown_code(text: str) -> str:
     """``text`` as an inline code span that no backtick in it can close."""
     text = text.translate(_ESCAPES)
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
-    return f"{fence} {text} {fence}"
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def markdown_block(text: str, indent: str = "") -> list[str]:
