@@ -338,7 +338,7 @@ def test_symbolic_links_are_never_followed(corpus_run):
     for student in ("links_solution", "links_classmate"):
         assert results[student].notebook == "b.ipynb"
         assert "a.ipynb: a symbolic link" in results[student].notes[0]
-    assert "symbolic link" in results["link_to_root"].notes[0]
+    assert "symbolic link" in results["link_to_root"].reason
 
 
 def test_the_8_mb_answer_is_cut_with_a_note(corpus_run):
@@ -483,3 +483,21 @@ def test_stored_results_are_ascii_json(corpus_run):
     for path in (out / "results").glob("*/*.json"):
         assert path.read_bytes().isascii()
         json.loads(path.read_bytes())
+
+
+def test_an_output_folder_of_another_version_is_refused_before_grading(tmp_path, capsys):
+    old = tmp_path / "out" / "results" / "ana"
+    old.mkdir(parents=True)
+    (old / "solution.json").write_text('{"format": 1, "student": "ana"}', encoding="utf-8")
+    folder = _subset(tmp_path, ("invalid_json",))
+    assert _grade_quickly(folder, tmp_path / "out") == 1
+    assert "not a grading result of this labsupport version" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_a_missing_row_says_what_was_found_instead(corpus_run):
+    out, _ = corpus_run
+    results = {r.student: r for r in gradebook.read_results(out)}
+    assert "hidden (its name starts with a dot)" in results[".hidden_student"].reason
+    assert results["empty_folder"].reason == "no notebook found for solution.ipynb"
+    assert results[".hidden_student"].notes == ()

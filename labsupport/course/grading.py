@@ -315,6 +315,9 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
 
     if submission.path is None:
         reason = f"no notebook found for {print_name}"
+        if submission.note:  # what was found instead: a hidden folder, a link, ...
+            reason += f" ({submission.note})"
+            submission = replace(submission, note="")
         return result("missing", reason, _zero(exercise, reason))
     try:
         notebook = _read_submission(submission.path)
@@ -425,6 +428,7 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
         authoring.load_exercise(solution)  # fail early, in the instructor's terms
     scan = scan_submissions(solutions, submissions_dir)
     submissions = shard(list(scan.submissions), *part)
+    gradebook.read_results(out_dir)  # fail now, not after grading, on a foreign results/
     out_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         os.chmod(out_dir, 0o700)
