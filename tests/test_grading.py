@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -343,8 +344,9 @@ def test_symbolic_links_are_never_followed(corpus_run):
 
 def test_the_8_mb_answer_is_cut_with_a_note(corpus_run):
     out, _ = corpus_run
-    rows = [row for row in csv.reader(open(out / "results_long.csv", encoding="utf-8"))
-            if row[0] == "huge_answer" and row[2] == "test_square_of_three"]
+    with open(out / "results_long.csv", encoding="utf-8", newline="") as stream:
+        rows = [row for row in csv.reader(stream)
+                if row[0] == "huge_answer" and row[2] == "test_square_of_three"]
     assert rows[0][7].startswith("square(3) should be 9, got 'xxx")
     assert re.search(r"\[\.\.\. cut: [\d,]+ more characters\]$", rows[0][7])
 
@@ -441,8 +443,10 @@ def test_an_exception_in_the_grader_is_a_row_and_a_rerun_gives_the_real_grade(
 
     monkeypatch.setattr(grading, "grade_submission", broken)
     assert _grade_quickly(folder, out) == 2
+    printed = capsys.readouterr()
     assert "grader error (run again to retry): correct / solution.ipynb: grader-error" in \
-        capsys.readouterr().err
+        printed.err
+    assert "statuses: ok 1, grader-error 1" in printed.out
     grades = _grades(out)
     assert (grades["correct"]["status"], grades["stub"]["status"]) == ("grader-error", "ok")
     monkeypatch.undo()
@@ -467,10 +471,12 @@ def test_a_kernel_that_did_not_start_is_retried(tmp_path, monkeypatch):
     folder = _subset(tmp_path, ("correct",))
     out = tmp_path / "out"
 
-    def no_start(_sandbox):
-        raise KernelGone("the kernel did not start (the machine is out of processes)")
+    def no_start(submission, _exercise, limits, *_rest):
+        error = KernelGone("the kernel did not start (the machine is out of processes)")
+        return replace(grading.grader_error(submission, limits, error), status="start-failed",
+                       reason=str(error))
 
-    monkeypatch.setattr(grading.Sandbox, "__enter__", no_start)
+    monkeypatch.setattr(grading, "grade_submission", no_start)
     first = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=1, progress=False)
     assert [r.status for r in first.results] == ["start-failed"] and first.failed
     monkeypatch.undo()

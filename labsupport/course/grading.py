@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import stat
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
@@ -509,6 +510,9 @@ def _run_grade(args: argparse.Namespace) -> int:
         _say(f"skipped: {line}", sys.stderr)
     _say(f"graded {summary.graded}, skipped {summary.skipped} already graded; "
          f"{len(summary.results)} results in {args.out / 'grades.csv'}")
+    counts = Counter(r.status for r in summary.results)
+    _say("statuses: " + ", ".join(f"{status} {counts[status]}"
+                                  for status in gradebook.STATUSES if counts[status]))
     for line in summary.failed:
         _say(f"grader error (run again to retry): {line}", sys.stderr)
     return 2 if summary.failed else 0
