@@ -507,3 +507,13 @@ def test_a_missing_row_says_what_was_found_instead(corpus_run):
     assert "hidden (its name starts with a dot)" in results[".hidden_student"].reason
     assert results["empty_folder"].reason == "no notebook found for solution.ipynb"
     assert results[".hidden_student"].notes == ()
+
+
+def test_a_notebook_next_to_a_huge_folder_is_still_found(tmp_path, monkeypatch):
+    student = tmp_path / "subs" / "ana"
+    _tree(student / "a_homework", 0)
+    for index in range(30):
+        (student / "venv" / "lib" / f"package{index}").mkdir(parents=True)
+    monkeypatch.setattr(grading, "MAX_FOLDER_ENTRIES", 20)
+    found = grading.find_submissions([SOLUTION], tmp_path / "subs")
+    assert found[0].path == student / "a_homework" / "correct.ipynb"

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import stat
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
@@ -76,9 +76,9 @@ def _notebooks_in(folder: Path) -> tuple[list[Path], list[str]]:
     """Notebooks under ``folder`` and what was skipped, never leaving it: symbolic links are not
     followed (and reported), hidden entries are skipped, the walk is bounded."""
     notebooks, skipped, seen = [], [], 0
-    stack = [(folder, 0)]
-    while stack:
-        directory, depth = stack.pop()
+    queue = deque([(folder, 0)])  # breadth first: the notebook near the top is found first
+    while queue:
+        directory, depth = queue.popleft()
         try:
             with os.scandir(directory) as entries:
                 listing = sorted(entries, key=lambda e: e.name)
@@ -102,7 +102,7 @@ def _notebooks_in(folder: Path) -> tuple[list[Path], list[str]]:
                     skipped.append(f"{_show(relative)}: hidden (its name starts with a dot)")
             elif entry.is_dir(follow_symlinks=False):
                 if depth + 1 < MAX_FOLDER_DEPTH:
-                    stack.append((Path(entry.path), depth + 1))
+                    queue.append((Path(entry.path), depth + 1))
                 else:
                     skipped.append(f"{_show(relative)}: more than {MAX_FOLDER_DEPTH} folders "
                                    "deep")
@@ -183,7 +183,7 @@ def scan_submissions(solutions: Sequence[Path], submissions_dir: Path) -> Scan:
             notes = [f"skipped {line}" for line in inside]
             if len(candidates) > 1:
                 notes.append(f"{len(candidates)} notebooks found; graded "
-                             f"{candidates[0].relative_to(entry.path)}")
+                             f"{_show(candidates[0].relative_to(entry.path))}")
             found.append(Submission(student, solution, candidates[0] if candidates else None,
                                     "; ".join(notes)))
     return Scan(tuple(sorted(found, key=lambda s: (s.student, s.solution.name))),
