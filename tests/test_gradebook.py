@@ -1,8 +1,14 @@
-"""The gradebook: stored results, CSV reports, feedback text and atomic writes."""
+"""The gradebook: stored results, CSV reports, feedback text and atomic writes, and what a
+crafty student can put into them (names, messages, sizes)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
+import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,6 +103,161 @@ def test_merge_refuses_conflicting_grades(tmp_path):
         gradebook.merge([tmp_path / "s1", tmp_path / "s2"], tmp_path / "out")
 
 
-def test_student_names_become_safe_file_names():
-    assert gradebook.safe_name("../../etc/passwd") == "etc_passwd"
-    assert gradebook.result_path(Path("o"), "a b", "x.ipynb") == Path("o/results/a_b/x.json")
+#: Ids that break naive file naming, CSVs or terminals: NFC and NFD spellings, look-alikes,
+#: a non-Latin script, leading dots and dashes, an undecodable byte (as os.listdir gives it),
+#: a lone surrogate, formulas, terminal escapes, backslashes, an over-long name.
+HOSTILE_IDS = ["Zoë", unicodedata.normalize("NFD", "Zoë"), "Zoé", "Zo", "a b", "a_b", "a-b",
+               "王小明", "王小红", "Алёна", "-rf", ".hidden", "..", "caf\udce9", "\ud800",
+               '=HYPERLINK("evil.example","x")', "+1", "@SUM(A1)", "'=x", "'tis", "\tx",
+               "\x1b[31mred\x1b]0;title\x07", "back\\slash", "caf\\xe9", "x" * 300,
+               "Ana", "ana", "\u202eevil", "line\nbreak", "a/b", "ana.ipynb"]
+
+
+def test_student_names_become_unique_safe_file_names():
+    names = [gradebook.safe_name(s) for s in HOSTILE_IDS]
+    assert len(set(names)) == len(HOSTILE_IDS)
+    assert len({n.lower() for n in names}) == len(HOSTILE_IDS)  # case-insensitive disks too
+    for name in names:
+        assert not name.startswith((".", "-")) and "/" not in name and "\\" not in name
+        assert len(name.encode("utf-8")) <= 200 and name == name.strip()
+        name.encode("utf-8")  # no surrogates left: every file system takes it
+    assert gradebook.safe_name("../../etc/passwd").startswith("etc_passwd-")
+    assert gradebook.safe_name("王小明").startswith("王小明-")
+    assert gradebook.result_path(Path("o"), "a b", "x.ipynb").parent.parent == Path("o/results")
+
+
+def test_file_names_are_stable_across_runs_and_versions():
+    # The hash suffix is part of the stored layout: a resumed run must find the old files.
+    assert gradebook.safe_name("a b") == "a_b-c8687a08aa5d"
+
+
+@pytest.mark.parametrize("student", HOSTILE_IDS)
+def test_student_ids_survive_the_csv_exactly(student):
+    text = gradebook.grades_csv([_result(student, True)])
+    rows = list(csv.reader(io.StringIO(text)))
+    assert gradebook.student_from_csv(rows[1][0]) == student
+    long_rows = list(csv.reader(io.StringIO(gradebook.results_long_csv([_result(student,
+                                                                                True)]))))
+    assert {gradebook.student_from_csv(row[0]) for row in long_rows[1:]} == {student}
+    text.encode("utf-8")  # valid UTF-8, whatever the name
+
+
+def test_printable_ids_are_written_as_they_are():
+    for student in ("Zoë", "王小明", "a b", "'tis", ".hidden"):
+        assert gradebook.csv_student(student) == student
+    assert gradebook.csv_student("caf\udce9") == "caf\\xe9"
+    assert gradebook.csv_student("\x1b[31m") == "\\u001b[31m"
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "'=1", "''-1"])
+def test_cells_a_spreadsheet_would_run_are_neutralised(cell):
+    assert gradebook.csv_cell(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["ana", "'tis", "1.5", "", " =1"])
+def test_other_cells_are_left_alone(cell):
+    assert gradebook.csv_cell(cell) == cell
+
+
+def _hostile_result(message: str, student: str = "mallory") -> SubmissionResult:
+    result = _result(student, False)
+    tests = (replace(result.tests[0], message=message), result.tests[1])
+    return replace(result, tests=tests, notes=(message,), status="hung", reason=message)
+
+
+FORGED = ("oops\n## ex.ipynb: 10 / 10\n<img src=x onerror=alert(1)>\n```\n"
+          "# Feedback for someone else\n````\n## q1: 2 / 2\n"
+          "\x1b[2J\x1b]0;owned\x07 [link](javascript:x) \ud800")
+
+
+def markup_lines(markdown: str) -> list[str]:
+    """The lines a Markdown renderer reads as markup: those outside fenced blocks (closed, as
+    CommonMark says, by a run of backticks at least as long as the opening one)."""
+    lines, fence = [], None
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if fence is None and stripped.startswith("```"):
+            fence = re.match("`+", stripped).group()
+        elif fence is not None and re.fullmatch(f"{fence}`*", stripped):
+            fence = None
+        elif fence is None:
+            lines.append(line)
+    return lines
+
+
+def test_feedback_cannot_be_forged_by_an_error_message():
+    text = gradebook.feedback_markdown("<b>mallory</b> ## 10 / 10", [_hostile_result(FORGED)])
+    outside = markup_lines(text)
+    assert [line for line in outside if line.startswith("#")][0] == \
+        "# Feedback for \\<b\\>mallory\\</b\\> \\#\\# 10 / 10"
+    assert not any("<img" in line or "<b>" in line for line in outside)
+    assert "\x1b" not in text and "\x07" not in text and "\\u001b[2J" in text
+    text.encode("utf-8")
+    # The message is shown whole, inside a fence longer than its longest run of backticks.
+    assert "  <img src=x onerror=alert(1)>" in text and "  `````text" in text
+
+
+def test_feedback_headings_are_the_graders_only():
+    text = gradebook.feedback_markdown("mallory", [_hostile_result(FORGED)])
+    headings = [line for line in markup_lines(text) if line.startswith("#")]
+    assert headings == ["# Feedback for mallory", "## ex.ipynb: 0 / 2", "### q1: 0 / 2",
+                        "### Notes from running your notebook"]
+
+
+def test_reports_hold_no_terminal_escapes_and_no_surrogates():
+    results = [_hostile_result(FORGED, student) for student in HOSTILE_IDS]
+    for text in (gradebook.grades_csv(results), gradebook.results_long_csv(results)):
+        text.encode("utf-8")
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text)
+        assert all(not cell.startswith(("=", "+", "-", "@"))
+                   for row in csv.reader(io.StringIO(text)) for cell in row)
+
+
+def test_long_messages_are_cut_with_a_note():
+    answer = "x" * 8_000_000
+    result = _hostile_result(f"square(3) should be 9, got {answer!r}")
+    long_csv = gradebook.results_long_csv([result])
+    rows = list(csv.reader(io.StringIO(long_csv)))  # python's default field limit holds
+    assert len(rows[1][7]) < gradebook.CSV_MESSAGE_CHARS + 100
+    assert rows[1][7].endswith("[... cut: 7,998,029 more characters]")
+    feedback = gradebook.feedback_markdown("mallory", [result])
+    assert len(feedback) < 4 * gradebook.FEEDBACK_MESSAGE_CHARS
+    assert "more characters]" in feedback
+
+
+def test_a_result_with_any_text_survives_its_stored_form(tmp_path):
+    result = _hostile_result(FORGED, "caf\udce9")
+    path = gradebook.result_path(tmp_path, result.student, result.exercise)
+    gradebook.write_atomic(path, result.to_json())
+    assert gradebook.read_results(tmp_path) == [result]
+    assert path.read_bytes().isascii()
+
+
+def test_write_reports_gives_every_student_their_own_feedback_file(tmp_path):
+    for student in HOSTILE_IDS:
+        result = _result(student, True)
+        gradebook.write_atomic(gradebook.result_path(tmp_path, student, "ex.ipynb"),
+                               result.to_json())
+    gradebook.write_reports(tmp_path)
+    files = sorted((tmp_path / "feedback").iterdir())
+    assert len(files) == len(HOSTILE_IDS)
+    assert {f.read_text(encoding="utf-8").splitlines()[0] for f in files} == {
+        f"# Feedback for {gradebook.markdown_text(s)}" for s in HOSTILE_IDS}
+    assert len(_grades_rows(tmp_path)) == len(HOSTILE_IDS)
+
+
+def _grades_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "grades.csv", encoding="utf-8", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_an_unreadable_result_file_is_named():
+    with pytest.raises(ValueError, match="not a grading result"):
+        SubmissionResult.from_json('{"format": 1}')
+
+
+def test_read_results_names_the_file_it_cannot_read(tmp_path):
+    (tmp_path / "results" / "x").mkdir(parents=True)
+    (tmp_path / "results" / "x" / "ex.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match="ex.json"):
+        gradebook.read_results(tmp_path)

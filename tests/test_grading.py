@@ -1,33 +1,47 @@
 """Batch grading: the hostile corpus gets exactly its expected scores; runs are deterministic,
-resumable, shardable and written atomically."""
+resumable, shardable and written atomically; names, links and odd entries are handled and
+reported; the grader's own failures are retried, the students' are not."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import shutil
+import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from labsupport import cli
 from labsupport.course import gradebook, grading
-from labsupport.course.sandbox import Limits
+from labsupport.course.sandbox import KernelGone, Limits
+from tests.test_gradebook import markup_lines
 
 CORPUS = Path(__file__).parent / "grading_corpus"
 SOLUTION = CORPUS / "solution.ipynb"
 SUBMISSIONS = CORPUS / "submissions"
 with open(CORPUS / "expected.csv", encoding="utf-8", newline="") as _table:
-    EXPECTED = {row["student"]: row for row in csv.DictReader(_table)}
+    # Ids are written as the grader writes them (gradebook.csv_student, gradebook.csv_cell).
+    EXPECTED = {gradebook.student_from_csv(row["student"]): row for row in csv.DictReader(_table)}
 LIMITS = Limits(cell_seconds=4, submission_seconds=60, memory_bytes=1024**3, processes=64,
                 interrupt_grace_seconds=2)
 FAST = ("correct", "invalid_json", "patch_checker")
 REPORTS = ("grades.csv", "results_long.csv")
+QUICK_FLAGS = ["--cell-timeout", "4", "--timeout", "60", "--memory-mb", "1024",
+               "--processes", "64", "--workers", "1"]
+#: What the run-time entries of the corpus report on stderr (the start of each line).
+SKIP_REPORTS = (".hidden_student:", "notes.txt:", "link_to_root:", "links_solution/a.ipynb:",
+                "links_classmate/a.ipynb:", "links_classmate/up:", "links_classmate/self:",
+                "empty_folder:")
 
 
 def _grades(out: Path) -> dict[str, dict[str, str]]:
     with open(out / "grades.csv", encoding="utf-8", newline="") as stream:
-        return {row["student"]: row for row in csv.DictReader(stream)}
+        return {gradebook.student_from_csv(row["student"]): row
+                for row in csv.DictReader(stream)}
 
 
 def _snapshot(out: Path) -> dict[str, bytes]:
@@ -43,15 +57,50 @@ def _subset(tmp_path: Path, names: tuple[str, ...] = FAST) -> Path:
     return folder
 
 
+def build_corpus(root: Path) -> Path:
+    """A copy of the corpus plus the entries git cannot hold (portably): a name that is not
+    UTF-8, NFC and NFD spellings, names with quotes, HTML and escapes, symbolic links."""
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus, symlinks=True)
+    submissions = corpus / "submissions"
+
+    def folder(name: str | bytes, notebook: str = "correct", file: str = "homework.ipynb"):
+        path = submissions / os.fsdecode(name)
+        path.mkdir()
+        shutil.copy(SUBMISSIONS / f"{notebook}.ipynb", path / file)
+        return path
+
+    folder(b"caf\xe9")
+    folder(unicodedata.normalize("NFC", "Zoë"))
+    folder(unicodedata.normalize("NFD", "Zoë"), "stub")
+    folder('=HYPERLINK("evil.example","x")')
+    folder("<img src=x onerror=alert(1)>\x1b[31mred")
+    (folder("links_solution", "stub", "b.ipynb") / "a.ipynb").symlink_to(
+        corpus / "solution.ipynb")
+    classmate = folder("links_classmate", "stub", "b.ipynb")
+    (classmate / "a.ipynb").symlink_to("../correct.ipynb")
+    (classmate / "up").symlink_to("..")
+    (classmate / "self").symlink_to(".")
+    (submissions / "link_to_root").symlink_to("/")
+    (submissions / "empty_folder").mkdir()
+    return corpus
+
+
 @pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory, monkeypatch_module):
+def corpus(tmp_path_factory):
+    """The corpus as a class hands it in, run-time entries included."""
+    return build_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def corpus_run(corpus, tmp_path_factory, monkeypatch_module):
     """The whole corpus graded once, by a grader whose environment looks like CI."""
     # A grader that looks like CI: the kernels must not see any of it.
     for name in ("CI", "GITHUB_ACTIONS", "LABSUPPORT_GRADING", "NBGRADER_EXECUTION"):
         monkeypatch_module.setenv(name, "true")
     out = tmp_path_factory.mktemp("graded")
-    summary = grading.grade_batch([SOLUTION], SUBMISSIONS, out, LIMITS, workers=2,
-                                  progress=False)
+    summary = grading.grade_batch([corpus / "solution.ipynb"], corpus / "submissions", out,
+                                  LIMITS, workers=2, progress=False)
     return out, summary
 
 
@@ -62,10 +111,11 @@ def monkeypatch_module():
         yield patch
 
 
-def test_the_corpus_is_big_enough_and_has_no_python_files():
+def test_the_corpus_is_big_enough_and_has_no_python_files(corpus):
     assert len(EXPECTED) >= 15
     assert not list(CORPUS.rglob("*.py"))
-    assert {p.stem for p in SUBMISSIONS.glob("*.ipynb")} == set(EXPECTED)
+    found = grading.find_submissions([corpus / "solution.ipynb"], corpus / "submissions")
+    assert [s.student for s in found] == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
@@ -97,7 +147,7 @@ def test_nothing_was_written_outside_the_sandbox(corpus_run):
 
 def test_feedback_shows_public_messages_and_hides_hidden_test_details(corpus_run):
     out, _ = corpus_run
-    text = (out / "feedback" / "renamed_function.md").read_text(encoding="utf-8")
+    text = gradebook.feedback_path(out, "renamed_function").read_text(encoding="utf-8")
     assert "the notebook defines no 'square'" in text
     assert "square() must work element-wise on NumPy arrays." in text
     assert "np.testing.assert_array_equal" not in text and "np.arange(4)" not in text
@@ -204,3 +254,266 @@ def test_the_cli_refuses_a_missing_submissions_directory(tmp_path, capsys):
     assert cli.main(["grade", str(SOLUTION), str(tmp_path / "nope"), "-o",
                      str(tmp_path / "out")]) == 1
     assert "not a directory" in capsys.readouterr().err
+
+
+# --- names, links and odd entries ----------------------------------------------------------------
+
+
+def test_every_entry_left_out_is_reported(corpus_run):
+    _, summary = corpus_run
+    for start in SKIP_REPORTS:
+        assert [line for line in summary.entries_skipped if line.startswith(start)], start
+    assert not any(line.startswith(("correct", "a b", "a_b")) for line in
+                   summary.entries_skipped)
+
+
+def test_the_cli_reports_skipped_entries_on_stderr(corpus, tmp_path, capsys):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name in (".hidden_student", "notes.txt"):
+        source = corpus / "submissions" / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
+    (folder / "link_to_root").symlink_to("/")
+    assert cli.main(["grade", str(SOLUTION), str(folder), "-o", str(tmp_path / "out"),
+                     *QUICK_FLAGS]) == 0
+    err = capsys.readouterr().err
+    for start in (".hidden_student:", "notes.txt:", "link_to_root:"):
+        assert f"skipped: {start}" in err
+    assert set(_grades(tmp_path / "out")) == {".hidden_student", "link_to_root"}
+
+
+def test_every_student_gets_one_safe_feedback_file(corpus_run):
+    out, _ = corpus_run
+    files = sorted(p.name for p in (out / "feedback").iterdir())
+    assert files == sorted(f"{gradebook.safe_name(s)}.md" for s in EXPECTED)
+    assert not any(name.startswith((".", "-")) for name in files)
+    for student in EXPECTED:
+        first = gradebook.feedback_path(out, student).read_text(encoding="utf-8").splitlines()[0]
+        assert first == f"# Feedback for {gradebook.markdown_text(student)}"
+
+
+def _cells(path: Path) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as stream:  # strict UTF-8, default field limit
+        return [cell for row in csv.reader(stream) for cell in row]
+
+
+def test_the_reports_are_safe_to_open(corpus_run):
+    out, _ = corpus_run
+    for name in REPORTS:
+        cells = _cells(out / name)
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+        assert max(len(c) for c in cells) < gradebook.CSV_MESSAGE_CHARS + 100
+        assert not [c for c in cells if re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", c)]
+    for path in [*(out / "feedback").iterdir(), *(out / "results").glob("*/*.json")]:
+        text = path.read_text(encoding="utf-8")
+        assert "\x1b" not in text and "\x07" not in text
+        assert len(text) < 100_000  # the 8 MB answer is cut everywhere
+
+
+def test_an_error_message_cannot_forge_the_feedback(corpus_run):
+    out, _ = corpus_run
+    for student in ("forged_feedback", "<img src=x onerror=alert(1)>\x1b[31mred"):
+        markup = markup_lines(gradebook.feedback_path(out, student).read_text("utf-8"))
+        assert [line for line in markup if line.startswith("#")][1:] == [
+            "## solution.ipynb: 3 / 5" if student == "forged_feedback" else
+            "## solution.ipynb: 5 / 5", "### q1: 2 / 2",
+            "### q2: 0 / 2" if student == "forged_feedback" else "### q2: 2 / 2",
+            "### q3: 1 / 1", *(["### Notes from running your notebook"]
+                               if student == "forged_feedback" else [])]
+        assert not [line for line in markup if re.search(r"(?<!\\)<[a-z]", line)]
+
+
+def test_names_and_messages_that_cannot_be_encoded_are_kept(corpus_run):
+    out, _ = corpus_run
+    results = {r.student: r for r in gradebook.read_results(out)}
+    assert "caf\udce9" in results and results["caf\udce9"].score == 5
+    assert any("RuntimeError: \ud800 caf\udce9" in t.message
+               for t in results["lone_surrogate"].tests)
+    assert "caf\\xe9" in (out / "grades.csv").read_text(encoding="utf-8")
+    assert "RuntimeError: \\ud800 caf\\xe9" in (out / "results_long.csv").read_text("utf-8")
+
+
+def test_symbolic_links_are_never_followed(corpus_run):
+    out, _ = corpus_run
+    results = {r.student: r for r in gradebook.read_results(out)}
+    for student in ("links_solution", "links_classmate"):
+        assert results[student].notebook == "b.ipynb"
+        assert "a.ipynb: a symbolic link" in results[student].notes[0]
+    assert "symbolic link" in results["link_to_root"].reason
+
+
+def test_the_8_mb_answer_is_cut_with_a_note(corpus_run):
+    out, _ = corpus_run
+    with open(out / "results_long.csv", encoding="utf-8", newline="") as stream:
+        rows = [row for row in csv.reader(stream)
+                if row[0] == "huge_answer" and row[2] == "test_square_of_three"]
+    assert rows[0][7].startswith("square(3) should be 9, got 'xxx")
+    assert re.search(r"\[\.\.\. cut: [\d,]+ more characters\]$", rows[0][7])
+
+
+def _tree(root: Path, depth: int) -> Path:
+    for level in range(depth):
+        root = root / f"d{level}"
+    root.mkdir(parents=True)
+    shutil.copy(SUBMISSIONS / "correct.ipynb", root)
+    return root
+
+
+def test_a_link_to_the_root_or_a_loop_is_never_walked(tmp_path, monkeypatch):
+    subs = tmp_path / "subs"
+    _tree(subs / "ana", 2)
+    (subs / "root").symlink_to("/")
+    (subs / "ana" / "root").symlink_to("/")
+    (subs / "ana" / "d0" / "loop").symlink_to("..")
+    scanned = []
+    real_scandir = os.scandir
+
+    def counting(path):
+        scanned.append(Path(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(grading.os, "scandir", counting)
+    found = grading.find_submissions([SOLUTION], subs)
+    assert [(s.student, s.path and s.path.name) for s in found] == [
+        ("ana", "correct.ipynb"), ("root", None)]
+    assert sorted(scanned) == [subs, subs / "ana", subs / "ana/d0", subs / "ana/d0/d1"]
+
+
+def test_the_walk_of_a_folder_is_bounded(tmp_path, monkeypatch):
+    _tree(tmp_path / "subs" / "deep", grading.MAX_FOLDER_DEPTH + 1)
+    wide = tmp_path / "subs" / "wide"
+    wide.mkdir()
+    for index in range(30):
+        (wide / f"f{index}").mkdir()
+    monkeypatch.setattr(grading, "MAX_FOLDER_ENTRIES", 20)
+    scan = grading.scan_submissions([SOLUTION], tmp_path / "subs")
+    assert [s.path for s in scan.submissions] == [None, None]
+    assert any("folders deep" in line for line in scan.skipped)
+    assert "wide/stopped looking after 20 entries" in scan.skipped
+
+
+def test_a_fifo_or_a_second_entry_for_a_student_is_reported(tmp_path):
+    subs = tmp_path / "subs"
+    _tree(subs / "ana", 0)
+    shutil.copy(SUBMISSIONS / "stub.ipynb", subs / "ana.ipynb")
+    os.mkfifo(subs / "pipe.ipynb")
+    scan = grading.scan_submissions([SOLUTION], subs)
+    assert [(s.student, s.path.name) for s in scan.submissions] == [("ana", "correct.ipynb")]
+    assert scan.skipped == ("ana.ipynb: names the same student as ana, which is graded instead",
+                            "pipe.ipynb: neither a notebook nor a folder")
+
+
+def test_a_symlink_swapped_in_after_the_scan_is_not_read(tmp_path):
+    (tmp_path / "ana.ipynb").symlink_to(SOLUTION)
+    with pytest.raises(OSError):
+        grading._read_bytes(tmp_path / "ana.ipynb")  # pylint: disable=protected-access
+
+
+# --- the grader's failures are retried, the students' are not ----------------------------------
+
+
+def test_resume_regrades_only_rows_the_grader_failed(tmp_path):
+    submissions = [grading.Submission(status, SOLUTION, SUBMISSIONS / "correct.ipynb")
+                   for status in gradebook.STATUSES]
+    for submission in submissions:
+        stored = gradebook.SubmissionResult(
+            submission.student, SOLUTION.name, "correct.ipynb", submission.student, "", (), (),
+            (), grading.fingerprint(submission, LIMITS))
+        gradebook.write_atomic(gradebook.result_path(tmp_path, stored.student, stored.exercise),
+                               stored.to_json())
+    # pylint: disable-next=protected-access
+    pending = {s.student for s in grading._pending(submissions, tmp_path, LIMITS, False)}
+    assert pending == {"start-failed", "grader-error"} == set(gradebook.GRADER_FAULTS)
+
+
+def _grade_quickly(folder: Path, out: Path) -> int:
+    return cli.main(["grade", str(SOLUTION), str(folder), "-o", str(out), *QUICK_FLAGS])
+
+
+def test_an_exception_in_the_grader_is_a_row_and_a_rerun_gives_the_real_grade(
+        tmp_path, monkeypatch, capsys):
+    folder = _subset(tmp_path, ("correct", "stub"))
+    out = tmp_path / "out"
+    real = grading.grade_submission
+
+    def broken(submission, *args):
+        if submission.student == "correct":
+            raise RuntimeError("a bug in the grader \ud800")
+        return real(submission, *args)
+
+    monkeypatch.setattr(grading, "grade_submission", broken)
+    assert _grade_quickly(folder, out) == 2
+    printed = capsys.readouterr()
+    assert "grader error (run again to retry): correct / solution.ipynb: grader-error" in \
+        printed.err
+    assert "statuses: ok 1, grader-error 1" in printed.out
+    grades = _grades(out)
+    assert (grades["correct"]["status"], grades["stub"]["status"]) == ("grader-error", "ok")
+    monkeypatch.undo()
+    assert _grade_quickly(folder, out) == 0
+    assert "graded 1, skipped 1 already graded" in capsys.readouterr().out
+    assert (_grades(out)["correct"]["total"], _grades(out)["correct"]["status"]) == ("5", "ok")
+
+
+def test_a_worker_that_dies_leaves_grader_error_rows_and_a_gradebook(tmp_path, monkeypatch):
+    folder = _subset(tmp_path, ("correct",))
+    out = tmp_path / "out"
+    monkeypatch.setattr(grading, "grade_submission", lambda *args: os._exit(3))
+    summary = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=1, progress=False)
+    assert [r.status for r in summary.results] == ["grader-error"]
+    assert summary.failed and "BrokenProcessPool" in summary.failed[0]
+    monkeypatch.undo()
+    again = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=1, progress=False)
+    assert (again.graded, [r.score for r in again.results]) == (1, [5.0])
+
+
+def test_a_kernel_that_did_not_start_is_retried(tmp_path, monkeypatch):
+    folder = _subset(tmp_path, ("correct",))
+    out = tmp_path / "out"
+
+    def no_start(submission, _exercise, limits, *_rest):
+        error = KernelGone("the kernel did not start (the machine is out of processes)")
+        return replace(grading.grader_error(submission, limits, error), status="start-failed",
+                       reason=str(error))
+
+    monkeypatch.setattr(grading, "grade_submission", no_start)
+    first = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=1, progress=False)
+    assert [r.status for r in first.results] == ["start-failed"] and first.failed
+    monkeypatch.undo()
+    again = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=1, progress=False)
+    assert (again.graded, again.failed, _grades(out)["correct"]["total"]) == (1, (), "5")
+
+
+def test_stored_results_are_ascii_json(corpus_run):
+    out, _ = corpus_run
+    for path in (out / "results").glob("*/*.json"):
+        assert path.read_bytes().isascii()
+        json.loads(path.read_bytes())
+
+
+def test_an_output_folder_of_another_version_is_refused_before_grading(tmp_path, capsys):
+    old = tmp_path / "out" / "results" / "ana"
+    old.mkdir(parents=True)
+    (old / "solution.json").write_text('{"format": 1, "student": "ana"}', encoding="utf-8")
+    folder = _subset(tmp_path, ("invalid_json",))
+    assert _grade_quickly(folder, tmp_path / "out") == 1
+    assert "not a grading result of this labsupport version" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_a_missing_row_says_what_was_found_instead(corpus_run):
+    out, _ = corpus_run
+    results = {r.student: r for r in gradebook.read_results(out)}
+    assert "hidden (its name starts with a dot)" in results[".hidden_student"].reason
+    assert results["empty_folder"].reason == "no notebook found for solution.ipynb"
+    assert results[".hidden_student"].notes == ()
+
+
+def test_a_notebook_next_to_a_huge_folder_is_still_found(tmp_path, monkeypatch):
+    student = tmp_path / "subs" / "ana"
+    _tree(student / "a_homework", 0)
+    for index in range(30):
+        (student / "venv" / "lib" / f"package{index}").mkdir(parents=True)
+    monkeypatch.setattr(grading, "MAX_FOLDER_ENTRIES", 20)
+    found = grading.find_submissions([SOLUTION], tmp_path / "subs")
+    assert found[0].path == student / "a_homework" / "correct.ipynb"

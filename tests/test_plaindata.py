@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -101,3 +102,48 @@ def test_reply_reports_missing_raised_and_refused_names():
     assert "ZeroDivisionError" in plaindata.reply(namespace, "g", plaindata.dumps(
         {"args": [], "kwargs": {}}))
     assert '"refused"' in plaindata.reply(namespace, "o", None)
+
+
+def _json_values(data: object) -> int:
+    """How many JSON values ``data`` holds (keys included), counted the slow, sure way."""
+    if isinstance(data, dict):
+        return 1 + sum(1 + _json_values(v) for v in data.values())
+    if isinstance(data, list):
+        return 1 + sum(_json_values(v) for v in data)
+    return 1
+
+
+@pytest.mark.parametrize("value", [
+    0, "a, b: [c] {d}", [], [[], [[]]], {"a": [1, {"b": None}]}, list(range(50)),
+    pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), np.arange(1000),
+])
+def test_count_values_never_undercounts(value):
+    text = plaindata.dumps(value)
+    assert _json_values(json.loads(text)) <= plaindata.count_values(text)
+
+
+def test_a_numeric_array_costs_a_handful_of_values_whatever_its_size():
+    assert plaindata.count_values(plaindata.dumps(np.zeros(1_000_000))) < 20
+
+
+def test_too_many_values_are_refused_before_parsing():
+    text = plaindata.dumps(list(range(plaindata.MAX_VALUES // 4)))
+    with pytest.raises(ValueError, match="more than 1,000,000 values"):
+        plaindata.loads(text)
+    assert plaindata.loads(plaindata.dumps(list(range(1000)))) == list(range(1000))
+
+
+def test_reply_refuses_an_answer_too_large_to_check():
+    namespace = {"big": list(range(plaindata.MAX_VALUES // 4)), "text": "x" * 8_000_000}
+    answer = json.loads(plaindata.reply(namespace, "big", None))
+    assert answer["error"] == "refused" and "too large" in answer["message"]
+    assert plaindata.loads(json.dumps(json.loads(plaindata.reply(namespace, "text", None))[
+        "ok"])) == "x" * 8_000_000
+
+
+def test_reply_carries_any_exception_text_as_ascii_json():
+    def raises():
+        raise RuntimeError("\ud800 and caf\udce9")
+
+    text = plaindata.reply({"f": raises}, "f", plaindata.dumps({"args": [], "kwargs": {}}))
+    assert text.isascii() and json.loads(text)["message"] == "RuntimeError: \ud800 and caf\udce9"

@@ -5,24 +5,41 @@ exercise under ``OUT/results/``. Everything else in the output directory (``grad
 ``results_long.csv``, ``feedback/<student>.md``) is rebuilt from those files by
 :func:`write_reports`, sorted, with no timestamps, so the same results always give the same
 bytes — and a merge of shard directories gives exactly what one run over the whole class gives.
+
+Everything a student controls (their folder name, their error messages, their answers) reaches an
+instructor's spreadsheet, terminal or Markdown viewer through this module, so it is made harmless
+on the way out: text is never allowed to fail to encode (lone surrogates, undecodable bytes),
+control and terminal escape characters are written as visible escapes, CSV cells that a
+spreadsheet would run as a formula are neutralised, Markdown and HTML are escaped and messages are
+fenced, and every message is cut to a length with a note saying so. A student id is kept exactly:
+:func:`csv_student` writes it reversibly and :func:`student_from_csv` reads it back.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 #: Submission statuses; ``ok`` means the notebook ran (cells may still have raised) and every
 #: test was run against the live kernel.
 STATUSES = ("ok", "invalid", "missing", "kernel-died", "kernel-broken", "hung", "timeout",
-            "start-failed")
-RESULT_FORMAT = 1
+            "cell-timeout", "start-failed", "grader-error")
+#: Statuses that say the grader failed, not the student: a re-run grades these rows again.
+GRADER_FAULTS = frozenset({"start-failed", "grader-error"})
+#: Version 2: ASCII-only JSON and results stored under :func:`safe_name` with a hash suffix.
+RESULT_FORMAT = 2
+#: Longest message (characters) kept in a stored result, in a CSV cell and in the feedback.
+STORED_MESSAGE_CHARS = 20_000
+CSV_MESSAGE_CHARS = 2_000
+FEEDBACK_MESSAGE_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,9 @@ class SubmissionResult:
         """The stored form (sorted keys, one trailing newline)."""
         data = asdict(self)
         data["format"] = RESULT_FORMAT
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        # ASCII only: a lone surrogate or an undecodable byte in a name or message is written as
+        # a JSON escape, which json reads back to exactly the same string.
+        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> SubmissionResult:
@@ -115,7 +134,9 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        # backslashreplace: whatever slips through, one odd character never loses a gradebook.
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace",
+                       newline="") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
@@ -125,10 +146,23 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _exact_bytes(student: str) -> bytes:
+    """The id as bytes, one-to-one: surrogatepass keeps lone surrogates distinct too."""
+    return student.encode("utf-8", "surrogatepass")
+
+
 def safe_name(student: str) -> str:
-    """A file-name-safe version of a student id (kept readable)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._@+-]+", "_", student).strip("._") or "student"
-    return cleaned[:120]
+    """The file name (without extension) used for ``student``'s feedback and results.
+
+    A readable part (letters and digits of the NFC form, other characters as ``_``, at most 40
+    characters, never starting with a dot or dash) and a hash of the exact id, so two different
+    ids never share a file: ``Zoë`` typed as one character or as ``e`` plus a combining mark,
+    ``a b`` and ``a_b``, or two names in a script that has no readable part here.
+    """
+    readable = "".join(c if c.isalnum() or c in "._+@-" else "_"
+                       for c in unicodedata.normalize("NFC", student))
+    readable = readable.lstrip("._-+@")[:40].rstrip("._-+@") or "student"
+    return f"{readable}-{hashlib.sha256(_exact_bytes(student)).hexdigest()[:12]}"
 
 
 def result_path(out_dir: Path, student: str, exercise: str) -> Path:
@@ -136,10 +170,111 @@ def result_path(out_dir: Path, student: str, exercise: str) -> Path:
     return out_dir / "results" / safe_name(student) / f"{Path(exercise).stem}.json"
 
 
+def feedback_path(out_dir: Path, student: str) -> Path:
+    """Where ``student``'s feedback is written."""
+    return out_dir / "feedback" / f"{safe_name(student)}.md"
+
+
+# --- text made safe for whoever opens the reports ------------------------------------------------
+
+# Characters a terminal, spreadsheet or viewer would act on or hide: C0 and C1 controls, DEL,
+# Unicode's bidirectional and line/paragraph separators, and lone surrogates (undecodable bytes
+# from ``surrogateescape`` are U+DC80..U+DCFF and are written as the byte, ``\\xNN``).
+_INVISIBLE = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F,
+              *range(0x2028, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
+_ESCAPES = {code: f"\\u{code:04x}" for code in _INVISIBLE}
+_ESCAPES.update({code: f"\\u{code:04x}" for code in range(0xD800, 0xE000)})
+_ESCAPES.update({code: f"\\x{code - 0xDC00:02x}" for code in range(0xDC80, 0xDD00)})
+_MESSAGE_ESCAPES = {k: v for k, v in _ESCAPES.items() if chr(k) not in "\n\t"}
+_ID_ESCAPES = {**_ESCAPES, ord("\\"): "\\\\"}
+_UNESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})")
+# OWASP's CSV injection rule: a cell starting with one of these is run as a formula.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control, terminal-escape, bidirectional and surrogate characters written as
+    visible escapes (``\\u001b``; an undecodable byte as ``\\xe9``); newlines and tabs kept."""
+    return text.translate(_MESSAGE_ESCAPES)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... cut: {len(text) - limit:,} more characters]"
+
+
+def csv_student(student: str) -> str:
+    """The CSV form of a student id: exact for printable text, reversible for the rest.
+
+    A backslash is doubled, an undecodable byte of the folder name is written ``\\xNN``,
+    a control or invisible character ``\\uNNNN``; :func:`student_from_csv` undoes it (the
+    spreadsheet guard ``'`` that :func:`csv_cell` adds included).
+    """
+    return student.translate(_ID_ESCAPES)
+
+
+def _unescape(match: re.Match) -> str:
+    code = match.group(1)
+    if code == "\\":
+        return "\\"
+    value = int(code[1:], 16)
+    return chr(0xDC00 + value if code[0] == "x" and value >= 0x80 else value)
+
+
+def student_from_csv(cell: str) -> str:
+    """The exact student id from its cell in ``grades.csv`` or ``results_long.csv``."""
+    if _FORMULA.match(cell) and cell.startswith("'"):
+        cell = cell[1:]
+    return _UNESCAPE.sub(_unescape, cell)
+
+
+def csv_cell(text: str) -> str:
+    """``text`` as a spreadsheet can open it safely: a cell that starts with ``= + - @``, a tab
+    or a carriage return (possibly after quotes) gets a leading ``'``, so it is read as text."""
+    return f"'{text}" if _FORMULA.match(text) else text
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~&$])")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as one line of literal Markdown: no markup, no HTML, no new line or heading."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.translate(_ESCAPES))
+
+
+def markdown_code(text: str) -> str:
+    """``text`` as an inline code span that no backtick in it can close."""
+    text = text.translate(_ESCAPES)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def markdown_block(text: str, indent: str = "") -> list[str]:
+    """``text`` as a fenced block whose fence is longer than any run of backticks in it."""
+    text = printable(text).replace("\t", "    ")
+    fence = "`" * max(3, max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return [f"{indent}{fence}text", *(f"{indent}{line}" for line in text.splitlines()),
+            f"{indent}{fence}"]
+
+
 def read_results(directory: Path) -> list[SubmissionResult]:
-    """Every stored result under ``directory/results``, sorted by student and exercise."""
-    results = [SubmissionResult.from_json(p.read_text(encoding="utf-8"))
-               for p in sorted((directory / "results").glob("*/*.json"))]
+    """Every stored result under ``directory/results``, sorted by student and exercise.
+
+    Raises
+    ------
+    ValueError
+        A file there is not a result this version wrote (it names the file).
+    """
+    results = []
+    for path in sorted((directory / "results").glob("*/*.json")):
+        try:
+            results.append(SubmissionResult.from_json(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{path}: {error}; grade into a new output directory (or remove "
+                             "its results/)") from None
     return sorted(results, key=lambda r: (r.student, r.exercise))
 
 
@@ -162,7 +297,8 @@ def _columns(results: list[SubmissionResult]) -> list[tuple[str, str, str]]:
 
 def _csv(rows: list[list[str]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    csv.writer(buffer, lineterminator="\n").writerows([csv_cell(cell) for cell in row]
+                                                      for row in rows)
     return buffer.getvalue()
 
 
@@ -186,7 +322,7 @@ def grades_csv(results: list[SubmissionResult]) -> str:
                     for e in sorted(possible) if e in mine and mine[e].status != "ok"]
         missing = [f"{Path(e).stem}:missing" for e in sorted(possible) if e not in mine]
         percent = 100 * total / total_possible if total_possible else 0.0
-        rows.append([student, *cells, number(total), number(total_possible),
+        rows.append([csv_student(student), *cells, number(total), number(total_possible),
                      f"{percent:.2f}", ";".join(statuses + missing) or "ok"])
     return _csv(rows)
 
@@ -199,38 +335,52 @@ def results_long_csv(results: list[SubmissionResult], timings: bool = False) -> 
     for result in results:
         for test in result.tests:
             question = f"{Path(result.exercise).stem}:{test.question}" if multi else test.question
-            rows.append([result.student, question, test.test, number(test.points),
-                         number(test.max_points), test.status,
-                         f"{test.seconds:.3f}" if timings else "", test.message])
+            rows.append([csv_student(result.student), printable(question),
+                         printable(test.test), number(test.points), number(test.max_points),
+                         test.status, f"{test.seconds:.3f}" if timings else "",
+                         cut(printable(test.message), CSV_MESSAGE_CHARS)])
     return _csv(rows)
+
+
+def _message_block(text: str, indent: str = "") -> list[str]:
+    return markdown_block(cut(text, FEEDBACK_MESSAGE_CHARS), indent)
 
 
 def feedback_markdown(student: str, results: list[SubmissionResult]) -> str:
     """The student's feedback: public tests in full, hidden tests by name and the instructor's
-    message only."""
-    lines = [f"# Feedback for {student}", ""]
+    message only.
+
+    Whatever the student controls is escaped or fenced: names and file names are literal text
+    or code spans, messages are fenced blocks cut to :data:`FEEDBACK_MESSAGE_CHARS`, so an error
+    message cannot forge a heading, raw HTML or a closing fence.
+    """
+    lines = [f"# Feedback for {markdown_text(student)}", ""]
     for result in sorted(results, key=lambda r: r.exercise):
-        lines += [f"## {result.exercise}: {number(result.score)} / {number(result.possible)}", ""]
+        lines += [f"## {markdown_text(result.exercise)}: {number(result.score)} / "
+                  f"{number(result.possible)}", ""]
         if result.status != "ok":
-            lines += [f"**Grading problem ({result.status}):** {result.reason}", ""]
+            lines += [f"**Grading problem ({markdown_text(result.status)}):**", "",
+                      *_message_block(result.reason), ""]
         if result.notebook:
-            lines += [f"Graded notebook: `{result.notebook}`", ""]
+            lines += [f"Graded notebook: {markdown_code(result.notebook)}", ""]
         for question, points in result.questions:
-            lines += [f"### {question}: {number(result.question_score(question))} / "
-                      f"{number(points)}", ""]
+            lines += [f"### {markdown_text(question)}: {number(result.question_score(question))}"
+                      f" / {number(points)}", ""]
             for test in (t for t in result.tests if t.question == question):
                 kind = "hidden" if test.hidden else "public"
-                lines.append(f"- `{test.test}` ({kind}): **{test.status}**, "
+                lines.append(f"- {markdown_code(test.test)} ({kind}): "
+                             f"**{markdown_text(test.status)}**, "
                              f"{number(test.points)} / {number(test.max_points)}")
                 if test.hidden and test.status != "passed" and test.instructor_message:
-                    lines.append(f"  - {test.instructor_message}")
+                    lines.append(f"  - {markdown_text(cut(test.instructor_message, 2000))}")
                 elif not test.hidden and test.message:
-                    lines += ["", "  ```text", *(f"  {line}" for line in
-                                                 test.message.splitlines()), "  ```"]
+                    lines += ["", *_message_block(test.message, "  ")]
             lines.append("")
         if result.notes:
             lines += ["### Notes from running your notebook", ""]
-            lines += [f"- {note}" for note in result.notes] + [""]
+            for note in result.notes:
+                lines += ["-", *_message_block(note, "  ")]
+            lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -241,8 +391,7 @@ def write_reports(out_dir: Path, timings: bool = False) -> list[SubmissionResult
     for result in results:
         by_student.setdefault(result.student, []).append(result)
     for student, mine in sorted(by_student.items()):
-        write_atomic(out_dir / "feedback" / f"{safe_name(student)}.md",
-                     feedback_markdown(student, mine))
+        write_atomic(feedback_path(out_dir, student), feedback_markdown(student, mine))
     write_atomic(out_dir / "results_long.csv", results_long_csv(results, timings))
     write_atomic(out_dir / "grades.csv", grades_csv(results))
     return results

@@ -15,10 +15,12 @@ import argparse
 import hashlib
 import multiprocessing
 import os
+import stat
 import sys
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -37,7 +39,11 @@ _MAX_NOTES = 20
 
 @dataclass(frozen=True)
 class Submission:
-    """One student's notebook for one exercise (``path`` is None when none was found)."""
+    """One student's notebook for one exercise (``path`` is None when none was found).
+
+    ``student`` is the exact folder or file name (undecodable bytes as ``surrogateescape``
+    gives them); ``note`` tells the student what was skipped or chosen.
+    """
 
     student: str
     solution: Path
@@ -45,41 +51,148 @@ class Submission:
     note: str = ""
 
 
-def _notebooks_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb")
-                  if ".ipynb_checkpoints" not in p.parts and p.is_file())
+@dataclass(frozen=True)
+class Scan:
+    """What :func:`scan_submissions` found: the submissions, and one line per entry it skipped
+    (hidden and non-notebook entries, symbolic links, empty folders, names seen twice)."""
+
+    submissions: tuple[Submission, ...]
+    skipped: tuple[str, ...]
 
 
-def find_submissions(solutions: Sequence[Path], submissions_dir: Path) -> list[Submission]:
+#: The walk of one student's folder stops this deep, or after this many entries.
+MAX_FOLDER_DEPTH = 12
+MAX_FOLDER_ENTRIES = 5_000
+#: Entries that tools leave in a submissions folder and that are never a student.
+_TOOL_ENTRIES = frozenset({".ipynb_checkpoints", "__MACOSX", ".git", ".DS_Store", "Thumbs.db",
+                           "desktop.ini", ".Trash", ".Trashes"})
+
+
+def _show(path: Path | str) -> str:
+    return gradebook.printable(str(path))
+
+
+def _notebooks_in(folder: Path) -> tuple[list[Path], list[str]]:
+    """Notebooks under ``folder`` and what was skipped, never leaving it: symbolic links are not
+    followed (and reported), hidden entries are skipped, the walk is bounded."""
+    notebooks, skipped, seen = [], [], 0
+    queue = deque([(folder, 0)])  # breadth first: the notebook near the top is found first
+    while queue:
+        directory, depth = queue.popleft()
+        try:
+            with os.scandir(directory) as entries:
+                listing = sorted(entries, key=lambda e: e.name)
+        except OSError as error:
+            skipped.append(f"{_show(directory.relative_to(folder))}: not readable "
+                           f"({type(error).__name__})")
+            continue
+        for entry in listing:
+            seen += 1
+            if seen > MAX_FOLDER_ENTRIES:
+                skipped.append(f"stopped looking after {MAX_FOLDER_ENTRIES} entries")
+                return sorted(notebooks), skipped
+            relative = Path(entry.path).relative_to(folder)
+            notebook = entry.name.endswith(".ipynb")
+            if entry.is_symlink():
+                if notebook or entry.is_dir():
+                    skipped.append(f"{_show(relative)}: a symbolic link (links are never "
+                                   "followed)")
+            elif entry.name.startswith(".") or entry.name in _TOOL_ENTRIES:
+                if notebook and entry.name != ".ipynb":
+                    skipped.append(f"{_show(relative)}: hidden (its name starts with a dot)")
+            elif entry.is_dir(follow_symlinks=False):
+                if depth + 1 < MAX_FOLDER_DEPTH:
+                    queue.append((Path(entry.path), depth + 1))
+                else:
+                    skipped.append(f"{_show(relative)}: more than {MAX_FOLDER_DEPTH} folders "
+                                   "deep")
+            elif notebook and entry.is_file(follow_symlinks=False):
+                notebooks.append(Path(entry.path))
+    return sorted(notebooks), skipped
+
+
+def _student_entries(submissions_dir: Path, skipped: list[str]) -> dict[str, os.DirEntry]:
+    """Top-level entries that are students, by student id; reports the others in ``skipped``."""
+    students: dict[str, os.DirEntry] = {}
+    with os.scandir(submissions_dir) as scan:
+        entries = sorted(scan, key=lambda e: e.name)
+    for entry in entries:
+        name = _show(entry.name)
+        if entry.name in _TOOL_ENTRIES:
+            skipped.append(f"{name}: left by a tool, not a student")
+            continue
+        is_dir = entry.is_dir(follow_symlinks=False)
+        notebook = entry.name.endswith(".ipynb") and (
+            entry.is_symlink() or entry.is_file(follow_symlinks=False))
+        if not (is_dir or notebook or entry.is_symlink() and entry.is_dir()):
+            skipped.append(f"{name}: neither a notebook nor a folder")
+            continue
+        student = entry.name.removesuffix(".ipynb") if notebook else entry.name
+        student = student or entry.name
+        if student in students:
+            skipped.append(f"{name}: names the same student as "
+                           f"{_show(students[student].name)}, which is graded instead")
+            continue
+        students[student] = entry
+    return students
+
+
+def scan_submissions(solutions: Sequence[Path], submissions_dir: Path) -> Scan:
     """Pair every student with a notebook for every exercise, sorted by student.
 
     ``submissions_dir`` holds one folder per student (any depth below it, as an LMS bulk
     download or nbgrader's ``submitted/<student>/<assignment>/``) or one notebook per student
     named after the student. With several exercises, a notebook is matched to the exercise whose
     solution has the same file name; with one, any notebook in the student's folder will do.
+
+    Nothing is dropped silently: a student whose entry cannot be graded (a hidden folder, a
+    symbolic link, a folder with no notebook) gets a submission with ``path=None`` (a ``missing``
+    row) and a line in :attr:`Scan.skipped`, as does every other entry left out. Symbolic links
+    are never followed, so nothing outside a student's own folder is ever read or walked.
     """
     if not submissions_dir.is_dir():
         raise ValueError(f"{submissions_dir} is not a directory of submissions")
+    skipped: list[str] = []
     found = []
-    for entry in sorted(submissions_dir.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.suffix == ".ipynb":
-            if len(solutions) > 1:
-                raise ValueError(f"{entry.name}: with several exercises, put each student's "
+    for student, entry in _student_entries(submissions_dir, skipped).items():
+        name, why = _show(entry.name), ""
+        if entry.is_symlink():
+            why = "is a symbolic link (links are never followed)"
+        elif entry.name.startswith("."):
+            why = "is hidden (its name starts with a dot); rename it to grade it"
+        if why or not entry.is_dir(follow_symlinks=False):
+            if not why and len(solutions) > 1:
+                raise ValueError(f"{name}: with several exercises, put each student's "
                                  "notebooks in a folder named after the student")
-            found.append(Submission(entry.stem, solutions[0], entry))
-        elif entry.is_dir():
-            notebooks = _notebooks_in(entry)
+            if why:
+                skipped.append(f"{name}: {why} (a 'missing' row)")
             for solution in solutions:
-                named = [p for p in notebooks if p.name == solution.name]
-                candidates = named or (notebooks if len(solutions) == 1 else [])
-                note = "" if len(candidates) <= 1 else (
-                    f"{len(candidates)} notebooks found; graded "
-                    f"{candidates[0].relative_to(entry)}")
-                found.append(Submission(entry.name, solution, candidates[0] if candidates
-                                        else None, note))
-    return sorted(found, key=lambda s: (s.student, s.solution.name))
+                found.append(Submission(student, solution, None if why else Path(entry.path),
+                                        f"{name} {why}" if why else ""))
+            continue
+        notebooks, inside = _notebooks_in(Path(entry.path))
+        skipped += [f"{name}/{line}" for line in inside]
+        if not notebooks:
+            skipped.append(f"{name}: no notebook in this folder (a 'missing' row)")
+        for solution in solutions:
+            named = [p for p in notebooks if p.name == solution.name]
+            candidates = named or (notebooks if len(solutions) == 1 else [])
+            if notebooks and not candidates:
+                skipped.append(f"{name}: no notebook named {_show(solution.name)} (a 'missing' "
+                               "row for that exercise)")
+            notes = [f"skipped {line}" for line in inside]
+            if len(candidates) > 1:
+                notes.append(f"{len(candidates)} notebooks found; graded "
+                             f"{_show(candidates[0].relative_to(entry.path))}")
+            found.append(Submission(student, solution, candidates[0] if candidates else None,
+                                    "; ".join(notes)))
+    return Scan(tuple(sorted(found, key=lambda s: (s.student, s.solution.name))),
+                tuple(skipped))
+
+
+def find_submissions(solutions: Sequence[Path], submissions_dir: Path) -> list[Submission]:
+    """The submissions of :func:`scan_submissions`, without the report of skipped entries."""
+    return list(scan_submissions(solutions, submissions_dir).submissions)
 
 
 def shard(submissions: list[Submission], index: int, count: int) -> list[Submission]:
@@ -92,13 +205,26 @@ def shard(submissions: list[Submission], index: int, count: int) -> list[Submiss
     return [s for s in submissions if s.student in mine]
 
 
+def _read_bytes(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file ``path``, never through a symbolic link
+    (so a link swapped in after the scan is refused too) and never blocking on a FIFO."""
+    handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(handle, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise ValueError("not a regular file")
+        return stream.read(limit + 1)
+
+
 def fingerprint(submission: Submission, limits: Limits) -> str:
     """Hash of what decides a grade: submission bytes, solution bytes, limits."""
     digest = hashlib.sha256()
     digest.update(submission.solution.read_bytes())
     digest.update(repr(sorted(asdict(limits).items())).encode())
     if submission.path is not None:
-        digest.update(submission.path.read_bytes()[:MAX_NOTEBOOK_BYTES + 1])
+        try:
+            digest.update(_read_bytes(submission.path))
+        except (OSError, ValueError) as error:
+            digest.update(f"unreadable: {type(error).__name__}".encode())
     return digest.hexdigest()
 
 
@@ -110,10 +236,15 @@ def _zero(exercise: authoring.Exercise, reason: str) -> tuple[TestResult, ...]:
 
 def _read_submission(path: Path) -> nbformat.NotebookNode:
     """Read a submitted notebook; ValueError with a reason when it is not one."""
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+    try:
+        data = _read_bytes(path)
+    except OSError as error:
+        raise ValueError(f"not readable ({type(error).__name__}; a symbolic link is never "
+                         "followed)") from None
+    if len(data) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"the file is larger than {MAX_NOTEBOOK_BYTES // 1024**2} MB")
     try:
-        notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as error:  # pylint: disable=broad-exception-caught
         raise ValueError(f"not a readable notebook ({type(error).__name__})") from None
     cells = notebook.get("cells")
@@ -136,6 +267,29 @@ def _run_cells(sandbox: Sandbox, notebook: nbformat.NotebookNode) -> list[str]:
     return notes
 
 
+def _stored(result: SubmissionResult) -> SubmissionResult:
+    """``result`` with every message cut to what is worth storing (an 8 MB answer repeated in
+    an assertion message must not become an 8 MB gradebook)."""
+    limit = gradebook.STORED_MESSAGE_CHARS
+    tests = tuple(replace(t, message=gradebook.cut(t.message, limit)) for t in result.tests)
+    notes = tuple(gradebook.cut(note, limit) for note in result.notes)
+    return replace(result, reason=gradebook.cut(result.reason, limit), tests=tests, notes=notes)
+
+
+def grader_error(submission: Submission, limits: Limits, error: BaseException) -> SubmissionResult:
+    """The row of a submission the grader itself failed on: every test scores 0 with the error,
+    status ``grader-error``, which a re-run grades again."""
+    exercise = authoring.load_exercise(submission.solution)
+    reason = (f"the grader failed on this submission ({type(error).__name__}: {error}); "
+              "this is not the student's fault, run the grader again")
+    relative = "" if submission.path is None else submission.path.name
+    notes = (submission.note,) if submission.note else ()
+    return _stored(SubmissionResult(
+        submission.student, submission.solution.name, relative, "grader-error", reason,
+        tuple((q.name, q.points) for q in exercise.questions), _zero(exercise, reason), notes,
+        fingerprint(submission, limits)))
+
+
 def _status_of(reason: str) -> str:
     if "time budget" in reason:
         return "timeout"
@@ -156,11 +310,15 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
     def result(status: str, reason: str, tests: tuple[TestResult, ...],
                notes: Sequence[str] = ()) -> SubmissionResult:
         all_notes = ((submission.note,) if submission.note else ()) + tuple(notes)
-        return SubmissionResult(submission.student, print_name, relative, status, reason,
-                                questions, tests, all_notes, fingerprint(submission, limits))
+        return _stored(SubmissionResult(submission.student, print_name, relative, status, reason,
+                                        questions, tests, all_notes,
+                                        fingerprint(submission, limits)))
 
     if submission.path is None:
         reason = f"no notebook found for {print_name}"
+        if submission.note:  # what was found instead: a hidden folder, a link, ...
+            reason += f" ({submission.note})"
+            submission = replace(submission, note="")
         return result("missing", reason, _zero(exercise, reason))
     try:
         notebook = _read_submission(submission.path)
@@ -215,16 +373,33 @@ def _grade_in_worker(submission: Submission, limits: Limits) -> SubmissionResult
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """What a batch run did."""
+    """What a batch run did.
+
+    Attributes
+    ----------
+    graded, skipped
+        Submissions graded in this run, and left alone because already graded.
+    failed
+        One line per submission of this run the grader failed on (``start-failed``,
+        ``grader-error``): stored with that status, graded again by the next run.
+    results
+        Every stored result the reports were written from.
+    entries_skipped
+        One line per entry of the submissions folder left out, and why (:class:`Scan`).
+    """
 
     graded: int
     skipped: int
     failed: tuple[str, ...]
     results: tuple[SubmissionResult, ...]
+    entries_skipped: tuple[str, ...] = ()
 
 
 def _pending(submissions: list[Submission], out_dir: Path, limits: Limits,
              force: bool) -> Iterator[Submission]:
+    """The submissions to grade: new or changed ones, and those whose stored result says the
+    grader failed (:data:`~labsupport.course.gradebook.GRADER_FAULTS`) — never those whose
+    failure was the student's (``kernel-died``, ``hung``, ``timeout``, ``invalid``, ...)."""
     for submission in submissions:
         stored = gradebook.result_path(out_dir, submission.student, submission.solution.name)
         if not force and stored.exists():
@@ -232,7 +407,8 @@ def _pending(submissions: list[Submission], out_dir: Path, limits: Limits,
                 old = SubmissionResult.from_json(stored.read_text(encoding="utf-8"))
             except (ValueError, TypeError, KeyError):
                 old = None
-            if old is not None and old.fingerprint == fingerprint(submission, limits):
+            if old is not None and old.fingerprint == fingerprint(submission, limits) \
+                    and old.status not in gradebook.GRADER_FAULTS:
                 continue
         yield submission
 
@@ -251,7 +427,9 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
     solutions = [Path(s).resolve() for s in solutions]
     for solution in solutions:
         authoring.load_exercise(solution)  # fail early, in the instructor's terms
-    submissions = shard(find_submissions(solutions, submissions_dir), *part)
+    scan = scan_submissions(solutions, submissions_dir)
+    submissions = shard(list(scan.submissions), *part)
+    gradebook.read_results(out_dir)  # fail now, not after grading, on a foreign results/
     out_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         os.chmod(out_dir, 0o700)
@@ -273,16 +451,18 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
             try:
                 graded = future.result()
             except Exception as error:  # pylint: disable=broad-exception-caught
-                failed.append(f"{submission.student} / {submission.solution.name}: "
-                              f"{type(error).__name__}: {error}")
-            else:
-                gradebook.write_atomic(
-                    gradebook.result_path(out_dir, graded.student, graded.exercise),
-                    graded.to_json())
+                graded = grader_error(submission, limits, error)
+            if graded.status in gradebook.GRADER_FAULTS:
+                failed.append(gradebook.printable(
+                    f"{graded.student} / {graded.exercise}: {graded.status}: "
+                    f"{gradebook.cut(graded.reason, 300)}"))
+            gradebook.write_atomic(
+                gradebook.result_path(out_dir, graded.student, graded.exercise),
+                graded.to_json())
             progress_bar.update()
     results = gradebook.write_reports(out_dir, timings)
-    return BatchSummary(len(todo) - len(failed), len(submissions) - len(todo),
-                        tuple(sorted(failed)), tuple(results))
+    return BatchSummary(len(todo), len(submissions) - len(todo), tuple(sorted(failed)),
+                        tuple(results), scan.skipped)
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -299,15 +479,20 @@ def _shard_arg(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _say(text: str, stream=None) -> None:
+    """Print ``text`` so that no name or message can fail to encode or drive the terminal."""
+    print(gradebook.printable(text), file=stream or sys.stdout)
+
+
 def _run_grade(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     if paths and str(args.paths[0]) == "merge":
         try:
             results = gradebook.merge(paths[1:], args.out, args.timings)
         except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
+            _say(f"error: {error}", sys.stderr)
             return 1
-        print(f"merged {len(results)} results from {len(paths) - 1} shard(s) into {args.out}")
+        _say(f"merged {len(results)} results from {len(paths) - 1} shard(s) into {args.out}")
         return 0
     if len(paths) < 2:
         print("error: give one or more solution notebooks, then the submissions directory",
@@ -319,12 +504,17 @@ def _run_grade(args: argparse.Namespace) -> int:
         summary = grade_batch(paths[:-1], paths[-1], args.out, limits, args.workers,
                               args.force, args.shard, args.uid_base, args.timings)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        _say(f"error: {error}", sys.stderr)
         return 1
-    print(f"graded {summary.graded}, skipped {summary.skipped} already graded; "
-          f"{len(summary.results)} results in {args.out / 'grades.csv'}")
+    for line in summary.entries_skipped:
+        _say(f"skipped: {line}", sys.stderr)
+    _say(f"graded {summary.graded}, skipped {summary.skipped} already graded; "
+         f"{len(summary.results)} results in {args.out / 'grades.csv'}")
+    counts = Counter(r.status for r in summary.results)
+    _say("statuses: " + ", ".join(f"{status} {counts[status]}"
+                                  for status in gradebook.STATUSES if counts[status]))
     for line in summary.failed:
-        print(f"grader error (re-run to retry): {line}", file=sys.stderr)
+        _say(f"grader error (run again to retry): {line}", sys.stderr)
     return 2 if summary.failed else 0
 
 

@@ -30,6 +30,11 @@ NUMERIC_DTYPES = frozenset({
 })
 #: How deep containers may nest.
 MAX_DEPTH = 64
+#: Longest JSON text (characters) of one value on the wire; a larger answer is refused.
+MAX_TEXT_CHARS = 16 * 1024**2
+#: Most JSON values one reply may hold, counted as :func:`count_values` does; a plain number
+#: costs about five (``{"t":"int","v":"1"}``), a numeric NumPy array one, whatever its size.
+MAX_VALUES = 1_000_000
 
 
 class RefusedValue(TypeError):
@@ -284,10 +289,34 @@ def decode(data: Any) -> Any:
         raise ValueError(f"malformed reply from the kernel: {error}") from error
 
 
+def count_values(text: str) -> int:
+    """An upper bound on the number of values in the JSON ``text``, found without parsing it.
+
+    Every value but the first follows a ``[``, ``{``, ``,`` or ``:``; counting those characters
+    (inside strings too, which only over-counts) costs no memory and a few milliseconds for
+    megabytes, where parsing a reply of millions of tiny values would cost the grader about
+    twenty times its size in memory.
+    """
+    return 1 + text.count(",") + text.count(":") + text.count("[") + text.count("{")
+
+
+def check_size(text: str) -> None:
+    """Raise ValueError when the JSON ``text`` is too large to parse safely (too long, or more
+    than :data:`MAX_VALUES` values)."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"{len(text):,} characters of JSON, more than the "
+                         f"{MAX_TEXT_CHARS:,} an answer may have")
+    if count_values(text) > MAX_VALUES:
+        raise ValueError(f"more than {MAX_VALUES:,} values (numbers, strings, items); send "
+                         "large numeric data as a NumPy array")
+
+
 def loads(text: str) -> Any:
-    """Parse JSON ``text`` with the grader's own ``json`` module and :func:`decode` it."""
+    """Parse JSON ``text`` with the grader's own ``json`` module and :func:`decode` it; refuse
+    (ValueError) a text larger than :func:`check_size` allows before parsing it."""
     if type(text) is not str:  # pylint: disable=unidiomatic-typecheck
         raise ValueError("malformed reply from the kernel: not text")
+    check_size(text)
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, RecursionError) as error:
@@ -316,10 +345,16 @@ def reply(namespace: dict, name: str, arguments: str | None) -> str:
         if arguments is None:
             if callable(target) and not isinstance(target, type):
                 return json.dumps({"function": name})
-            return json.dumps({"ok": encode(target)}, allow_nan=False)
-        call = decode(json.loads(arguments))
-        result = target(*call["args"], **call["kwargs"])
-        return json.dumps({"ok": encode(result)}, allow_nan=False)
+            value = target
+        else:
+            call = decode(json.loads(arguments))
+            value = target(*call["args"], **call["kwargs"])
+        text = json.dumps({"ok": encode(value)}, allow_nan=False)
+        try:
+            check_size(text)
+        except ValueError as error:
+            raise RefusedValue(f"an answer too large to check ({error})") from None
+        return text
     except RefusedValue as error:
         return json.dumps({"error": "refused", "message": str(error)})
     except Exception as error:  # pylint: disable=broad-exception-caught

@@ -17,8 +17,10 @@ from typing import Any
 from labsupport.course import plaindata
 from labsupport.course.sandbox import Sandbox
 
-#: Longest reply (in characters) the grader reads from the kernel.
-MAX_REPLY_CHARS = 64 * 1024**2
+#: Longest reply (characters) the grader reads from the kernel: the longest JSON an answer may
+#: have (:data:`~labsupport.course.plaindata.MAX_TEXT_CHARS`), as Python's ``repr`` writes it
+#: (at worst doubling every character).
+MAX_REPLY_CHARS = 2 * plaindata.MAX_TEXT_CHARS + 2
 #: The name the agent function has in the student's namespace.
 AGENT = "_labsupport_grader_"
 
@@ -125,14 +127,27 @@ def _parse_envelope(answer: Any) -> dict:
                               "replaced the grader's helper or the display machinery)")
     data = answer.get("data")
     text = data.get("text/plain") if type(data) is dict else None  # pylint: disable=C0123
-    if type(text) is not str or len(text) > MAX_REPLY_CHARS:  # pylint: disable=C0123
-        raise SubmissionError("the kernel's answer is missing or too large")
+    if type(text) is not str:  # pylint: disable=unidiomatic-typecheck
+        raise SubmissionError("the kernel's answer is missing")
+    # Refused before it is decoded, and its values counted before they are parsed: a reply of
+    # millions of tiny values must not cost the grader memory and time outside every limit.
+    if len(text) > MAX_REPLY_CHARS:
+        raise SubmissionError(f"the kernel's answer is too large ({len(text):,} characters, "
+                              f"at most {MAX_REPLY_CHARS:,})")
     try:
         payload = ast.literal_eval(text)
         if type(payload) is not str:  # pylint: disable=unidiomatic-typecheck
             raise ValueError("not a string")
-        envelope = json.loads(payload, parse_constant=_reject)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
+        raise SubmissionError(f"the kernel's answer is malformed ({type(error).__name__})") \
+            from None
+    try:
+        plaindata.check_size(payload)
+    except ValueError as error:
+        raise SubmissionError(f"the kernel's answer is too large: {error}") from None
+    try:
+        envelope = json.loads(payload, parse_constant=_reject)
+    except (ValueError, MemoryError, RecursionError) as error:
         raise SubmissionError(f"the kernel's answer is malformed ({type(error).__name__})") \
             from None
     if type(envelope) is not dict:  # pylint: disable=unidiomatic-typecheck
