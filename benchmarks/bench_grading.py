@@ -32,7 +32,7 @@ def _kernel_start_stop(limits: Limits, repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        with Sandbox(limits, Isolation(slot=0)) as box:
+        with Sandbox(limits, Isolation()) as box:
             box.run("pass")
         times.append(time.perf_counter() - started)
     return statistics.median(times)

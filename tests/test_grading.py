@@ -13,6 +13,7 @@ import pytest
 from labsupport import cli
 from labsupport.course import gradebook, grading
 from labsupport.course.sandbox import Limits
+from tests.sandbox_support import require_bubblewrap
 
 CORPUS = Path(__file__).parent / "grading_corpus"
 SOLUTION = CORPUS / "solution.ipynb"
@@ -23,6 +24,11 @@ LIMITS = Limits(cell_seconds=4, submission_seconds=60, memory_bytes=1024**3, pro
                 interrupt_grace_seconds=2)
 FAST = ("correct", "invalid_json", "patch_checker")
 REPORTS = ("grades.csv", "results_long.csv")
+
+
+@pytest.fixture(autouse=True)
+def _bubblewrap():
+    require_bubblewrap()
 
 
 def _grades(out: Path) -> dict[str, dict[str, str]]:

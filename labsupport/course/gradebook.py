@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 #: Submission statuses; ``ok`` means the notebook ran (cells may still have raised) and every
-#: test was run against the live kernel.
-STATUSES = ("ok", "invalid", "missing", "kernel-died", "kernel-broken", "hung", "timeout",
-            "start-failed")
+#: test was run against the live kernel; ``cell-timeout`` the same, except that a cell ran over
+#: its time and was interrupted. ``start-failed`` and ``grader-error`` are the grader's faults.
+STATUSES = ("ok", "cell-timeout", "invalid", "missing", "kernel-died", "kernel-broken", "hung",
+            "timeout", "start-failed", "grader-error")
 RESULT_FORMAT = 1
 
 
