@@ -12,7 +12,9 @@ unconfined, which shows what the sandbox itself costs. Then:
 * the whole class with ``grade_batch`` on one worker per core.
 
 The last line is ``grading: S submissions/s on W workers, R x the kernel+imports floor per
-submission`` (R: wall time x workers / submissions, over the floor).
+submission`` (R: wall time x workers / submissions, over the median of the floors). On a busy
+machine the load changes from minute to minute, so each ratio is taken against floor samples
+measured next to it.
 """
 
 from __future__ import annotations
@@ -38,16 +40,13 @@ MIX = ("correct", "correct", "correct", "renamed_function", "stub", "deleted_cel
        "exceptions_everywhere", "duplicated_cells", "patch_checker", "subclass_liars")
 
 
-def _floor(limits: Limits, isolation: Isolation, imports: tuple[str, ...]) -> float:
-    """Median seconds to start a kernel, run the exercise's imports in it, and stop it."""
+def _floor_once(limits: Limits, isolation: Isolation, imports: tuple[str, ...]) -> float:
+    """Seconds to start a kernel, run the exercise's imports in it, and stop it."""
     code = "\n".join(f"import {name}" for name in imports) or "pass"
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        with Sandbox(limits, isolation) as box:
-            box.run(code)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    started = time.perf_counter()
+    with Sandbox(limits, isolation) as box:
+        box.run(code)
+    return time.perf_counter() - started
 
 
 def _make_class(folder: Path, size: int) -> None:
@@ -57,19 +56,32 @@ def _make_class(folder: Path, size: int) -> None:
         nbformat.write(notebook, folder / f"student{index:03d}.ipynb")
 
 
-def _one_worker(folder: Path, limits: Limits, warm: bool) -> float:
-    """Seconds per submission grading ``folder`` in this process, one after the other."""
+def _one_worker(folder: Path, limits: Limits, warm: bool) -> tuple[float, float]:
+    """Seconds per submission grading ``folder`` in this process, one after the other, and the
+    median floor measured between them (so both see the same load on a busy machine)."""
     exercise = authoring.load_exercise(SOLUTION)
     submissions = grading.find_submissions([SOLUTION], folder)
-    kernels = Warmup(limits, Isolation(), grading.exercise_imports([SOLUTION])) if warm else None
-    started = time.perf_counter()
-    try:
-        for submission in submissions:
-            grading.grade_submission(submission, exercise, limits, Isolation(), kernels)
-    finally:
-        if kernels is not None:
+    imports = grading.exercise_imports([SOLUTION])
+    floors, spent = [], 0.0
+    if warm:
+        # A warm-up only pays over a run: time the run whole, floors before and after it.
+        floors += [_floor_once(limits, Isolation(), imports) for _ in range(REPEATS // 2 + 1)]
+        kernels = Warmup(limits, Isolation(), imports)
+        started = time.perf_counter()
+        try:
+            for submission in submissions:
+                grading.grade_submission(submission, exercise, limits, Isolation(), kernels)
+        finally:
             kernels.close()
-    return (time.perf_counter() - started) / len(submissions)
+        spent = time.perf_counter() - started
+        floors += [_floor_once(limits, Isolation(), imports) for _ in range(REPEATS // 2 + 1)]
+    else:
+        for submission in submissions:
+            floors.append(_floor_once(limits, Isolation(), imports))
+            started = time.perf_counter()
+            grading.grade_submission(submission, exercise, limits, Isolation())
+            spent += time.perf_counter() - started
+    return spent / len(submissions), statistics.median(floors)
 
 
 def main() -> None:
@@ -77,23 +89,28 @@ def main() -> None:
     limits = Limits(cell_seconds=10, submission_seconds=60)
     workers = os.cpu_count() or 1
     imports = grading.exercise_imports([SOLUTION])
-    floor = _floor(limits, Isolation(), imports)
-    unconfined = _floor(limits, Isolation(confined=False), imports)
+    confined, unconfined = [], []
+    for _ in range(REPEATS):
+        confined.append(_floor_once(limits, Isolation(), imports))
+        unconfined.append(_floor_once(limits, Isolation(confined=False), imports))
+    floor, bare = statistics.median(confined), statistics.median(unconfined)
     print(f"memory/process bound: {cgroup_support().note}")
     print(f"floor: sandboxed kernel start + imports {imports} + stop, median of {REPEATS}: "
           f"{floor:.2f} s")
-    print(f"the same kernel unconfined: {unconfined:.2f} s; the sandbox costs "
-          f"{floor - unconfined:+.2f} s per submission ({floor / unconfined:.2f}x)")
+    print(f"the same kernel unconfined (alternating with it): {bare:.2f} s; the sandbox costs "
+          f"{floor - bare:+.2f} s per submission ({floor / bare:.2f}x)")
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as scratch:
         few = Path(scratch) / "few"
         few.mkdir()
         _make_class(few, SEQUENTIAL)
-        cold = _one_worker(few, limits, warm=False)
-        warm = _one_worker(few, limits, warm=True)
+        cold, cold_floor = _one_worker(few, limits, warm=False)
+        warm, warm_floor = _one_worker(few, limits, warm=True)
         print(f"one worker, {SEQUENTIAL} submissions, no warm-up: {cold:.2f} s per submission "
-              f"= {cold / floor:.2f} x the floor (target <= 1.1)")
+              f"= {cold / cold_floor:.2f} x the floor measured between them ({cold_floor:.2f} s;"
+              " target <= 1.1)")
         print(f"one worker, {SEQUENTIAL} submissions, warm-up: {warm:.2f} s per submission "
-              f"= {warm / floor:.2f} x the floor (target < 1)")
+              f"= {warm / warm_floor:.2f} x the floor measured around them ({warm_floor:.2f} s;"
+              " target < 1)")
         folder = Path(scratch) / "class"
         folder.mkdir()
         _make_class(folder, CLASS_SIZE)
@@ -102,7 +119,8 @@ def main() -> None:
                                       workers=workers, progress=False)
         elapsed = time.perf_counter() - started
     rate = summary.graded / elapsed
-    ratio = elapsed * workers / summary.graded / floor
+    ratio = elapsed * workers / summary.graded / statistics.median([floor, cold_floor,
+                                                                    warm_floor])
     print(f"whole class: {summary.graded} submissions on {workers} workers in {elapsed:.1f} s; "
           f"grader errors: {len(summary.failed)}")
     print(f"grading: {rate:.2f} submissions/s on {workers} workers, {ratio:.2f} x the "

@@ -250,7 +250,11 @@ def _init_worker(isolation: Isolation, limits: Limits, preload: tuple[str, ...])
 
 
 def _grade_in_worker(submission: Submission, limits: Limits) -> SubmissionResult:
-    exercise = authoring.load_exercise(submission.solution)
+    exercises = _WORKER.setdefault("exercises", {})
+    assert isinstance(exercises, dict)
+    if submission.solution not in exercises:  # read each solution once per worker
+        exercises[submission.solution] = authoring.load_exercise(submission.solution)
+    exercise = exercises[submission.solution]
     isolation, kernels = _WORKER["isolation"], _WORKER["kernels"]
     assert isinstance(isolation, Isolation) and isinstance(kernels, Warmup)
     return grade_submission(submission, exercise, limits, isolation, kernels)
