@@ -30,7 +30,7 @@ NOTEBOOK_TIMEOUT ?= 600
 SUITE_TIMEOUT    ?= 2700
 WORKERS          ?= 2
 
-.PHONY: help setup lab test lint pytest hooks bench browser-deps clean
+.PHONY: help setup lab test lint pytest hooks bench browser-deps system-deps clean
 
 help:
 	@echo "make lab    set up .venv if needed, then open JupyterLab on the lessons"
@@ -55,6 +55,11 @@ setup: $(STAMP)
 browser-deps:
 	@bash .ci/browser-deps.sh
 
+# Debian's bubblewrap, the sandbox `labsupport grade` runs every student's kernel in; installed the
+# same way (root or password-less sudo), otherwise the grading tests explain and skip (never on CI).
+system-deps:
+	@bash .ci/system-deps.sh
+
 # --- the two README commands ---------------------------------------------------------------------
 
 lab: $(STAMP)
@@ -65,7 +70,7 @@ lab: $(STAMP)
 		$(if $(DISPLAY),,--no-browser) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
-test: $(STAMP) browser-deps lint hooks pytest
+test: $(STAMP) system-deps browser-deps lint hooks pytest
 
 lint: $(STAMP)
 	$(BIN)/pylint labsupport tests benchmarks conftest.py

@@ -1,15 +1,25 @@
-"""Grading throughput: a generated class of 100 submissions against the grading-corpus exercise.
+"""Grading throughput against the kernel+imports floor, all measured in the same run.
 
-Prints submissions per second and, as the in-run baseline, the cost of starting and stopping
-one empty sandboxed kernel (what every submission pays at least once: kernels are never shared
-between students). ``seconds per submission / kernel start-up`` says how much beyond the
-unavoidable start-up the grader spends.
+A generated class (copies of the grading-corpus submissions, in the proportions a real class
+hands in) is graded against the corpus exercise. Every submission needs at least one fresh
+sandboxed kernel that imports what the exercise imports: that **floor** (start a sandboxed
+kernel, run the exercise's imports, stop it) is measured first, together with the same start-up
+unconfined, which shows what the sandbox itself costs. Then:
+
+* one worker, no warm-up: seconds per submission against the floor (target within 1.1x);
+* one worker with warm-up (the next kernel starts while the current submission is graded):
+  below the floor;
+* the whole class with ``grade_batch`` on one worker per core.
+
+The last line is ``grading: S submissions/s on W workers, R x the kernel+imports floor per
+submission`` (R: wall time x workers / submissions, over the median of the floors). On a busy
+machine the load changes from minute to minute, so each ratio is taken against floor samples
+measured next to it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -17,57 +27,104 @@ from pathlib import Path
 
 import nbformat
 
-from labsupport.course import grading
-from labsupport.course.sandbox import Isolation, Limits, Sandbox
+from labsupport.course import authoring, grading
+from labsupport.course.sandbox import Isolation, Limits, Sandbox, Warmup, cgroup_support
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "grading_corpus"
-CLASS_SIZE = 100
+SOLUTION = CORPUS / "solution.ipynb"
+CLASS_SIZE = 60
+SEQUENTIAL = 12
+REPEATS = 5
 #: The kinds of submission a real class hands in, in rough proportion.
 MIX = ("correct", "correct", "correct", "renamed_function", "stub", "deleted_cells",
        "exceptions_everywhere", "duplicated_cells", "patch_checker", "subclass_liars")
 
 
-def _kernel_start_stop(limits: Limits, repeats: int = 5) -> float:
-    """Median seconds to start an empty sandboxed kernel, check it answers, and stop it."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        with Sandbox(limits, Isolation(slot=0)) as box:
-            box.run("pass")
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def _floor_once(limits: Limits, isolation: Isolation, imports: tuple[str, ...]) -> float:
+    """Seconds to start a kernel, run the exercise's imports in it, and stop it."""
+    code = "\n".join(f"import {name}" for name in imports) or "pass"
+    started = time.perf_counter()
+    with Sandbox(limits, isolation) as box:
+        box.run(code)
+    return time.perf_counter() - started
 
 
-def _make_class(folder: Path) -> None:
-    for index in range(CLASS_SIZE):
+def _make_class(folder: Path, size: int) -> None:
+    for index in range(size):
         kind = MIX[index % len(MIX)]
         notebook = nbformat.read(CORPUS / "submissions" / f"{kind}.ipynb", as_version=4)
         nbformat.write(notebook, folder / f"student{index:03d}.ipynb")
 
 
+def _one_worker(folder: Path, limits: Limits, warm: bool) -> tuple[float, float]:
+    """Seconds per submission grading ``folder`` in this process, one after the other, and the
+    median floor measured between them (so both see the same load on a busy machine)."""
+    exercise = authoring.load_exercise(SOLUTION)
+    submissions = grading.find_submissions([SOLUTION], folder)
+    imports = grading.exercise_imports([SOLUTION])
+    floors, spent = [], 0.0
+    if warm:
+        # A warm-up only pays over a run: time the run whole, floors before and after it.
+        floors += [_floor_once(limits, Isolation(), imports) for _ in range(REPEATS // 2 + 1)]
+        kernels = Warmup(limits, Isolation(), imports)
+        started = time.perf_counter()
+        try:
+            for submission in submissions:
+                grading.grade_submission(submission, exercise, limits, Isolation(), kernels)
+        finally:
+            kernels.close()
+        spent = time.perf_counter() - started
+        floors += [_floor_once(limits, Isolation(), imports) for _ in range(REPEATS // 2 + 1)]
+    else:
+        for submission in submissions:
+            floors.append(_floor_once(limits, Isolation(), imports))
+            started = time.perf_counter()
+            grading.grade_submission(submission, exercise, limits, Isolation())
+            spent += time.perf_counter() - started
+    return spent / len(submissions), statistics.median(floors)
+
+
 def main() -> None:
-    """Grade the generated class with one worker per core; print the figures."""
+    """Measure the floors, one worker with and without warm-up, then the whole class."""
     limits = Limits(cell_seconds=10, submission_seconds=60)
     workers = os.cpu_count() or 1
-    baseline = _kernel_start_stop(limits)
+    imports = grading.exercise_imports([SOLUTION])
+    confined, unconfined = [], []
+    for _ in range(REPEATS):
+        confined.append(_floor_once(limits, Isolation(), imports))
+        unconfined.append(_floor_once(limits, Isolation(confined=False), imports))
+    floor, bare = statistics.median(confined), statistics.median(unconfined)
+    print(f"memory/process bound: {cgroup_support().note}")
+    print(f"floor: sandboxed kernel start + imports {imports} + stop, median of {REPEATS}: "
+          f"{floor:.2f} s")
+    print(f"the same kernel unconfined (alternating with it): {bare:.2f} s; the sandbox costs "
+          f"{floor - bare:+.2f} s per submission ({floor / bare:.2f}x)")
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as scratch:
-        folder = Path(scratch) / "submissions"
+        few = Path(scratch) / "few"
+        few.mkdir()
+        _make_class(few, SEQUENTIAL)
+        cold, cold_floor = _one_worker(few, limits, warm=False)
+        warm, warm_floor = _one_worker(few, limits, warm=True)
+        print(f"one worker, {SEQUENTIAL} submissions, no warm-up: {cold:.2f} s per submission "
+              f"= {cold / cold_floor:.2f} x the floor measured between them ({cold_floor:.2f} s;"
+              " target <= 1.1)")
+        print(f"one worker, {SEQUENTIAL} submissions, warm-up: {warm:.2f} s per submission "
+              f"= {warm / warm_floor:.2f} x the floor measured around them ({warm_floor:.2f} s;"
+              " target < 1)")
+        folder = Path(scratch) / "class"
         folder.mkdir()
-        _make_class(folder)
-        out = Path(scratch) / "out"
+        _make_class(folder, CLASS_SIZE)
         started = time.perf_counter()
-        summary = grading.grade_batch([CORPUS / "solution.ipynb"], folder, out, limits,
+        summary = grading.grade_batch([SOLUTION], folder, Path(scratch) / "out", limits,
                                       workers=workers, progress=False)
         elapsed = time.perf_counter() - started
-        shutil.rmtree(out)
     rate = summary.graded / elapsed
-    per_submission = elapsed * workers / summary.graded
-    print(f"kernel start+stop (baseline, median of 5): {baseline:.2f} s")
-    print(f"graded {summary.graded} submissions on {workers} workers in {elapsed:.1f} s: "
-          f"{rate:.2f} submissions/s")
-    print(f"seconds per submission per worker: {per_submission:.2f} "
-          f"= {per_submission / baseline:.2f} x the kernel start-up")
-    print(f"grader errors: {len(summary.failed)}")
+    ratio = elapsed * workers / summary.graded / statistics.median([floor, cold_floor,
+                                                                    warm_floor])
+    print(f"whole class: {summary.graded} submissions on {workers} workers in {elapsed:.1f} s; "
+          f"grader errors: {len(summary.failed)}")
+    print(f"grading: {rate:.2f} submissions/s on {workers} workers, {ratio:.2f} x the "
+          "kernel+imports floor per submission")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import unicodedata
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +20,8 @@ import pytest
 from labsupport import cli
 from labsupport.course import gradebook, grading
 from labsupport.course.sandbox import KernelGone, Limits
+from tests import sandbox_support
+from tests.sandbox_support import require_bubblewrap
 from tests.test_gradebook import markup_lines
 
 CORPUS = Path(__file__).parent / "grading_corpus"
@@ -36,6 +40,11 @@ QUICK_FLAGS = ["--cell-timeout", "4", "--timeout", "60", "--memory-mb", "1024",
 SKIP_REPORTS = (".hidden_student:", "notes.txt:", "link_to_root:", "links_solution/a.ipynb:",
                 "links_classmate/a.ipynb:", "links_classmate/up:", "links_classmate/self:",
                 "empty_folder:")
+
+
+@pytest.fixture(autouse=True)
+def _bubblewrap():
+    require_bubblewrap()
 
 
 def _grades(out: Path) -> dict[str, dict[str, str]]:
@@ -99,8 +108,10 @@ def corpus_run(corpus, tmp_path_factory, monkeypatch_module):
     for name in ("CI", "GITHUB_ACTIONS", "LABSUPPORT_GRADING", "NBGRADER_EXECUTION"):
         monkeypatch_module.setenv(name, "true")
     out = tmp_path_factory.mktemp("graded")
-    summary = grading.grade_batch([corpus / "solution.ipynb"], corpus / "submissions", out,
-                                  LIMITS, workers=2, progress=False)
+    # loopback_listener.ipynb looks for this listener's answers; it must never reach it.
+    with sandbox_support.loopback_listener(b"LABSUPPORT-CORPUS-ANSWERS\n"):
+        summary = grading.grade_batch([corpus / "solution.ipynb"], corpus / "submissions", out,
+                                      LIMITS, workers=2, progress=False)
     return out, summary
 
 
@@ -143,6 +154,14 @@ def test_nothing_was_written_outside_the_sandbox(corpus_run):
     assert all(gradebook.SubmissionResult.from_json(p.read_text(encoding="utf-8"))
                for p in (out / "results").glob("*/*.json"))
     assert "write_output_dir,5" not in (out / "grades.csv").read_text(encoding="utf-8")
+
+
+def test_what_a_submission_leaves_behind_does_not_outlive_it(corpus_run):
+    # leave_leftovers.ipynb wrote into /run/lock and /dev/shm and made a SysV segment.
+    assert corpus_run[1].failed == ()
+    assert not Path("/run/lock/labsupport-corpus-leftover").exists()
+    assert not Path("/dev/shm/labsupport-corpus-leftover").exists()
+    assert not sandbox_support.sysv_segment_exists(0x4C42434F)
 
 
 def test_feedback_shows_public_messages_and_hides_hidden_test_details(corpus_run):
@@ -517,3 +536,23 @@ def test_a_notebook_next_to_a_huge_folder_is_still_found(tmp_path, monkeypatch):
     monkeypatch.setattr(grading, "MAX_FOLDER_ENTRIES", 20)
     found = grading.find_submissions([SOLUTION], tmp_path / "subs")
     assert found[0].path == student / "a_homework" / "correct.ipynb"
+
+
+def test_two_grading_runs_on_one_machine_never_disturb_each_other(tmp_path):
+    # Two real `labsupport grade` processes at once, honest students only: every one gets 5/5.
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("ana", "bo", "cleo", "dan"):
+        shutil.copy(SUBMISSIONS / "correct.ipynb", folder / f"{name}.ipynb")
+    runs = [subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-m", "labsupport", "grade", str(SOLUTION), str(folder), "-o",
+         str(tmp_path / f"out{i}"), "--workers", "2", "--cell-timeout", "20", "--timeout", "60",
+         "--memory-mb", "1024", "--processes", "64"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in (1, 2)]
+    for run in runs:
+        output, _ = run.communicate(timeout=300)
+        assert run.returncode == 0, output.decode("utf-8", "replace")
+    for i in (1, 2):
+        grades = _grades(tmp_path / f"out{i}")
+        assert {(s, row["total"], row["status"]) for s, row in grades.items()} == {
+            (name, "5", "ok") for name in ("ana", "bo", "cleo", "dan")}

@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 #: Submission statuses; ``ok`` means the notebook ran (cells may still have raised) and every
-#: test was run against the live kernel.
-STATUSES = ("ok", "invalid", "missing", "kernel-died", "kernel-broken", "hung", "timeout",
-            "cell-timeout", "start-failed", "grader-error")
+#: test was run against the live kernel; ``cell-timeout`` the same, except that a cell ran over
+#: its time and was interrupted. ``start-failed`` and ``grader-error`` are the grader's faults.
+STATUSES = ("ok", "cell-timeout", "invalid", "missing", "kernel-died", "kernel-broken", "hung",
+            "timeout", "start-failed", "grader-error")
 #: Statuses that say the grader failed, not the student: a re-run grades these rows again.
 GRADER_FAULTS = frozenset({"start-failed", "grader-error"})
 #: Version 2: ASCII-only JSON and results stored under :func:`safe_name` with a hash suffix.

@@ -12,8 +12,10 @@ stored results at the end (:mod:`labsupport.course.gradebook`).
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import multiprocessing
+import multiprocessing.util
 import os
 import stat
 import sys
@@ -29,7 +31,8 @@ from tqdm import tqdm
 from labsupport.course import authoring, gradebook, runner
 from labsupport.course.gradebook import SubmissionResult, TestResult
 from labsupport.course.proxy import KernelNamespace
-from labsupport.course.sandbox import DEFAULT_UID_BASE, Isolation, KernelGone, Limits, Sandbox
+from labsupport.course.sandbox import (DEFAULT_UID_BASE, Isolation, KernelGone, Limits, Sandbox,
+                                       SandboxUnavailable, Warmup, bubblewrap_problem)
 
 #: Largest submission file the grader reads.
 MAX_NOTEBOOK_BYTES = 20 * 1024**2
@@ -254,17 +257,27 @@ def _read_submission(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def _run_cells(sandbox: Sandbox, notebook: nbformat.NotebookNode) -> list[str]:
-    """Run every code cell (test cells excepted), go on after errors; return notes."""
-    notes = []
+def _is_selfcheck(cell: nbformat.NotebookNode) -> bool:
+    """A cell an exercise build added to run the student's self-check (never graded)."""
+    meta = cell.get("metadata", {}).get(authoring.METADATA_KEY)
+    return isinstance(meta, dict) and meta == authoring.SELFCHECK_METADATA[authoring.METADATA_KEY]
+
+
+def _run_cells(sandbox: Sandbox, notebook: nbformat.NotebookNode) -> tuple[list[str], bool]:
+    """Run every code cell (test and self-check cells excepted), go on after errors.
+
+    Returns the notes and whether a cell ran over its time and was interrupted.
+    """
+    notes, timed_out = [], False
     for index, cell in enumerate(notebook.cells):
         if cell.get("cell_type") != "code" or _SKIPPED_TAGS & set(
-                cell.get("metadata", {}).get("tags", []) or []):
+                cell.get("metadata", {}).get("tags", []) or []) or _is_selfcheck(cell):
             continue
         result = sandbox.run(cell.get("source", ""), what=f"cell {index}")
+        timed_out = timed_out or result.status == "timeout"
         if result.status != "ok" and len(notes) < _MAX_NOTES:
             notes.append(f"cell {index}: {result.message}")
-    return notes
+    return notes, timed_out
 
 
 def _stored(result: SubmissionResult) -> SubmissionResult:
@@ -290,19 +303,54 @@ def grader_error(submission: Submission, limits: Limits, error: BaseException) -
         fingerprint(submission, limits)))
 
 
-def _status_of(reason: str) -> str:
-    if "time budget" in reason:
-        return "timeout"
-    if "did not stop when interrupted" in reason:
-        return "hung"
-    if "malformed message" in reason:
-        return "kernel-broken"
-    return "kernel-died"
+def exercise_imports(solutions: Sequence[Path]) -> tuple[str, ...]:
+    """The top-level modules the solutions' own code cells import (a kernel warms up on them)."""
+    found: set[str] = set()
+    for solution in solutions:
+        for cell in nbformat.read(solution, as_version=4).cells:
+            tags = set(cell.get("metadata", {}).get("tags", []) or [])
+            if cell.cell_type != "code" or tags & _SKIPPED_TAGS:
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    found.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module)
+    return tuple(sorted(found))
+
+
+def _run_tests(sandbox: Sandbox, exercise: authoring.Exercise) -> list[TestResult]:
+    """Run every test against the kernel; once it is gone, the rest fail with the reason."""
+    namespace = KernelNamespace(sandbox)
+    tests = []
+    for question in exercise.questions:
+        share = question.points / len(question.tests)
+        for test in question.tests:
+            if sandbox.gone:
+                outcome = runner.Outcome(question.name, test.name, False, "error",
+                                         f"not run: {sandbox.gone}", 0.0)
+            else:
+                outcome = runner.run_test(test, namespace)
+            if sandbox.gone and outcome.passed:
+                outcome = runner.Outcome(question.name, test.name, False, "error",
+                                         sandbox.gone, outcome.seconds)
+            tests.append(TestResult(question.name, test.name, test.hidden,
+                                    share if outcome.passed else 0.0, share, outcome.status,
+                                    outcome.seconds, outcome.message, test.message))
+    return tests
 
 
 def grade_submission(submission: Submission, exercise: authoring.Exercise, limits: Limits,
-                     isolation: Isolation) -> SubmissionResult:
-    """Grade one submission in a fresh sandbox; never raises for a broken submission."""
+                     isolation: Isolation, kernels: Warmup | None = None) -> SubmissionResult:
+    """Grade one submission in a fresh sandbox; never raises for a broken submission.
+
+    ``kernels`` hands out a kernel started ahead of time (and starts the next one); without it
+    a kernel is started here.
+    """
     questions = tuple((q.name, q.points) for q in exercise.questions)
     relative = "" if submission.path is None else submission.path.name
     print_name = submission.solution.name
@@ -324,34 +372,26 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
         notebook = _read_submission(submission.path)
     except (ValueError, OSError) as error:
         return result("invalid", str(error), _zero(exercise, str(error)))
+    timed_out = False
     try:
-        with Sandbox(limits, isolation) as sandbox:
+        box = kernels.take() if kernels is not None else Sandbox(limits, isolation)
+        with box as sandbox:
+            sandbox.provide(submission.path.name, _read_bytes(submission.path))
             try:
-                notes = _run_cells(sandbox, notebook)
+                notes, timed_out = _run_cells(sandbox, notebook)
             except KernelGone:
                 notes = []
-            namespace = KernelNamespace(sandbox)
-            tests = []
-            for question in exercise.questions:
-                share = question.points / len(question.tests)
-                for test in question.tests:
-                    if sandbox.gone:
-                        outcome = runner.Outcome(question.name, test.name, False, "error",
-                                                 f"not run: {sandbox.gone}", 0.0)
-                    else:
-                        outcome = runner.run_test(test, namespace)
-                    if sandbox.gone and outcome.passed:
-                        outcome = runner.Outcome(question.name, test.name, False, "error",
-                                                 sandbox.gone, outcome.seconds)
-                    tests.append(TestResult(question.name, test.name, test.hidden,
-                                            share if outcome.passed else 0.0, share,
-                                            outcome.status, outcome.seconds, outcome.message,
-                                            test.message))
-            gone = sandbox.gone
-    except KernelGone as error:
-        return result("start-failed", str(error), _zero(exercise, str(error)))
+            tests = _run_tests(sandbox, exercise)
+            gone, status = sandbox.gone, sandbox.status
+    except (KernelGone, OSError) as error:  # OSError: the grader could not set the sandbox up
+        reason = str(error) if isinstance(error, KernelGone) else \
+            f"the grader could not start a sandbox ({type(error).__name__}: {error})"
+        return result("start-failed", reason, _zero(exercise, reason))
     if gone:
-        return result(_status_of(gone), gone, tuple(tests), notes)
+        return result(status, gone, tuple(tests), notes)
+    if timed_out:
+        return result("cell-timeout", "a cell ran over its time and was interrupted: the "
+                      "notebook does not run top to bottom", tuple(tests), notes)
     return result("ok", "", tuple(tests), notes)
 
 
@@ -360,15 +400,22 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(slots: multiprocessing.Queue, hidden: tuple[Path, ...], uid_base: int) -> None:
-    _WORKER["isolation"] = Isolation(slot=slots.get(), uid_base=uid_base, hidden=hidden)
+def _init_worker(isolation: Isolation, limits: Limits, preload: tuple[str, ...]) -> None:
+    kernels = Warmup(limits, isolation, preload)
+    _WORKER.update(isolation=isolation, kernels=kernels)
+    # The kernel started ahead for a submission that never comes is stopped with the worker.
+    multiprocessing.util.Finalize(kernels, kernels.close, exitpriority=10)
 
 
 def _grade_in_worker(submission: Submission, limits: Limits) -> SubmissionResult:
-    exercise = authoring.load_exercise(submission.solution)
-    isolation = _WORKER["isolation"]
-    assert isinstance(isolation, Isolation)
-    return grade_submission(submission, exercise, limits, isolation)
+    exercises = _WORKER.setdefault("exercises", {})
+    assert isinstance(exercises, dict)
+    if submission.solution not in exercises:  # read each solution once per worker
+        exercises[submission.solution] = authoring.load_exercise(submission.solution)
+    exercise = exercises[submission.solution]
+    isolation, kernels = _WORKER["isolation"], _WORKER["kernels"]
+    assert isinstance(isolation, Isolation) and isinstance(kernels, Warmup)
+    return grade_submission(submission, exercise, limits, isolation, kernels)
 
 
 @dataclass(frozen=True)
@@ -417,16 +464,26 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
         solutions: Sequence[Path], submissions_dir: Path, out_dir: Path, limits: Limits,
         workers: int | None = None, force: bool = False, part: tuple[int, int] = (1, 1),
         uid_base: int = DEFAULT_UID_BASE, timings: bool = False,
-        progress: bool = True) -> BatchSummary:
+        progress: bool = True, unconfined: bool = False) -> BatchSummary:
     """Grade every submission under ``submissions_dir`` against ``solutions`` into ``out_dir``.
 
     Already graded, unchanged submissions are skipped unless ``force``. ``part=(i, N)`` grades
-    shard ``i`` of ``N``. Returns what was done; the reports in ``out_dir`` cover every stored
-    result.
+    shard ``i`` of ``N``. Kernels run under bubblewrap; where it cannot run, ValueError says
+    why, unless ``unconfined`` (per-process limits only, with a warning on stderr). Returns what
+    was done; the reports in ``out_dir`` cover every stored result.
     """
     solutions = [Path(s).resolve() for s in solutions]
     for solution in solutions:
         authoring.load_exercise(solution)  # fail early, in the instructor's terms
+    problem = bubblewrap_problem()
+    if problem and not unconfined:
+        raise ValueError(f"{problem}.\nRefusing to grade: without bubblewrap a notebook can read "
+                         "every file the grader can (solutions included) and reach the network."
+                         "\nPass --unconfined to grade anyway with per-process limits only.")
+    if unconfined:
+        print("WARNING: grading UNCONFINED (--unconfined): no sandbox, per-process limits only;"
+              " notebooks can read what the grader can read and reach the network.",
+              file=sys.stderr)
     scan = scan_submissions(solutions, submissions_dir)
     submissions = shard(list(scan.submissions), *part)
     gradebook.read_results(out_dir)  # fail now, not after grading, on a foreign results/
@@ -434,15 +491,12 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
     if os.geteuid() == 0:
         os.chmod(out_dir, 0o700)
     todo = list(_pending(submissions, out_dir, limits, force))
-    hidden = (out_dir.resolve(), submissions_dir.resolve(), *solutions)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     failed = []
     context = multiprocessing.get_context("fork")
-    slots = context.Queue()
-    for slot in range(workers):
-        slots.put(slot)
+    isolation = Isolation(confined=not unconfined, uid_base=uid_base)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(slots, hidden, uid_base)) as pool, \
+                             initargs=(isolation, limits, exercise_imports(solutions))) as pool, \
             tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress,
                  file=sys.stderr) as progress_bar:
         futures = {pool.submit(_grade_in_worker, s, limits): s for s in todo}
@@ -450,6 +504,8 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
             submission = futures[future]
             try:
                 graded = future.result()
+            except SandboxUnavailable as error:
+                raise ValueError(str(error)) from None
             except Exception as error:  # pylint: disable=broad-exception-caught
                 graded = grader_error(submission, limits, error)
             if graded.status in gradebook.GRADER_FAULTS:
@@ -502,14 +558,16 @@ def _run_grade(args: argparse.Namespace) -> int:
                     memory_bytes=args.memory_mb * 1024**2, processes=args.processes)
     try:
         summary = grade_batch(paths[:-1], paths[-1], args.out, limits, args.workers,
-                              args.force, args.shard, args.uid_base, args.timings)
+                              args.force, args.shard, args.uid_base, args.timings,
+                              unconfined=args.unconfined)
     except ValueError as error:
         _say(f"error: {error}", sys.stderr)
         return 1
     for line in summary.entries_skipped:
         _say(f"skipped: {line}", sys.stderr)
     _say(f"graded {summary.graded}, skipped {summary.skipped} already graded; "
-         f"{len(summary.results)} results in {args.out / 'grades.csv'}")
+         f"{len(summary.results)} results in {args.out / 'grades.csv'}"
+         + ("  (UNCONFINED: per-process limits only, no sandbox)" if args.unconfined else ""))
     counts = Counter(r.status for r in summary.results)
     _say("statuses: " + ", ".join(f"{status} {counts[status]}"
                                   for status in gradebook.STATUSES if counts[status]))
@@ -537,11 +595,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable
     command.add_argument("--cell-timeout", type=float, default=60.0, metavar="SECONDS")
     command.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                          help="total time of one submission")
-    command.add_argument("--memory-mb", type=int, default=3072, help="kernel memory limit")
+    command.add_argument("--memory-mb", type=int, default=3072,
+                         help="memory of one submission: its kernel and all it forks together")
     command.add_argument("--processes", type=int, default=128,
-                         help="processes and threads a kernel may have")
+                         help="processes and threads one submission may have")
     command.add_argument("--uid-base", type=int, default=DEFAULT_UID_BASE,
                          help="first uid kernels run as when grading as root")
+    command.add_argument("--unconfined", action="store_true",
+                         help="grade even where bubblewrap cannot run: per-process limits "
+                              "only, notebooks can read what the grader can (not a sandbox)")
     command.add_argument("--timings", action="store_true",
                          help="fill results_long.csv's seconds column (output then varies)")
     command.set_defaults(handler=_run_grade)

@@ -1,59 +1,94 @@
-"""A throw-away, confined Jupyter kernel for one student submission.
+"""A throw-away Jupyter kernel for one student submission, confined by bubblewrap.
 
-:class:`Sandbox` starts a fresh ``ipykernel`` in its own temporary directory and talks to it over
-the Jupyter messaging protocol (``jupyter_client``). Before the kernel's interpreter starts, a
-tiny launcher (run with the grader's own Python, isolated mode, no site packages) applies the
-limits and then ``exec``-s the kernel:
+:class:`Sandbox` starts a fresh ``ipykernel`` under `bubblewrap <https://github.com/containers/
+bubblewrap>`_ (``bwrap``, the tool Flatpak uses) and talks to it over the Jupyter messaging
+protocol on the ``ipc`` transport (Unix sockets in a directory bound into the sandbox). The
+kernel's view of the machine is built by *inclusion*: it sees
 
-* ``RLIMIT_AS`` (memory), ``RLIMIT_NPROC`` (processes and threads), ``RLIMIT_FSIZE`` (file size)
-  and no core dumps;
-* when the grader runs as root (CI containers, most grading machines), where ``RLIMIT_NPROC`` is
-  not enforced, the kernel is switched to an unprivileged uid of its own (one per worker slot,
-  ``uid_base + slot``), so the process limit holds, the kernel cannot signal or trace another
-  student's kernel, and when the submission is done every process of that uid is killed;
-* also as root, when the kernel is allowed a private mount namespace: its working directory is a
-  small private ``tmpfs``; the grader's output directory, the submissions and the solution
-  notebooks are covered by empty mounts; and directories the unprivileged uid could not pass
-  through to reach the Python installation (``/root`` when Python lives in ``/root/.pyenv``) are
-  replaced by a view holding only the needed entries.
+* read-only: ``/usr`` (and the ``/bin``, ``/lib`` links into it), a few files of ``/etc`` the
+  dynamic loader needs, the grader's Python installation (its prefix; a virtual environment at the
+  neutral path ``/opt/labsupport/python``) and the ``labsupport`` package alone at
+  ``/opt/labsupport/lib`` — never the repository it may come from (no ``solutions/``, ``tests/``,
+  ``.git``), nor the submissions or the grader's output;
+* read-only: ``/opt/labsupport/submission``, the copy of its own notebook the grader puts there;
+* private, size-limited ``tmpfs``: its working directory ``/home/student``, ``/tmp``,
+  ``/dev/shm`` and ``/run``, which vanish with the sandbox;
+* a fresh ``/proc`` (its own PID namespace: no other process is visible), a minimal ``/dev``, no
+  network (its own network namespace: not even the machine's ``127.0.0.1``), its own IPC (SysV
+  shared memory dies with it) and UTS namespaces.
+
+When the grader is root, the kernel runs as an unprivileged uid of its own (``uid_base`` plus a
+number derived from the grader's process id, so two grading runs on one machine never share one),
+with no capabilities. The whole submission — the kernel and every process it forks — is bound
+by a memory and a process-count limit through a cgroup (v1 ``memory`` + ``pids`` controllers, or
+v2) where the machine lets the grader create one; each process also gets ``RLIMIT_AS``,
+``RLIMIT_NPROC``, ``RLIMIT_FSIZE`` and no core dumps. ``bwrap --die-with-parent`` and the PID
+namespace make sure nothing the submission started outlives it: killing the sandbox kills all of
+it, and nothing ever needs to kill "every process of a uid".
+
+Where bubblewrap cannot run, :func:`bubblewrap_problem` says why and the sandbox refuses to start,
+unless it was asked for explicitly with ``Isolation(confined=False)`` (``labsupport grade
+--unconfined``): then the kernel runs with the per-process limits only.
 
 Every wait has a deadline: a cell that runs over its time is interrupted; a kernel that ignores
 the interrupt, dies, or uses up the submission's total budget is killed and reported with the
-reason (:class:`KernelGone`). Nothing here decides a grade.
+reason and a status (:class:`KernelGone`). Nothing here decides a grade.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import queue
 import secrets
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import zmq
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 import labsupport
 
-#: First uid of the unprivileged users kernels run as when the grader is root (``+ slot``).
-#: A range with no accounts in it on ordinary systems; configurable per call.
+#: First uid of the unprivileged users kernels run as when the grader is root. A kernel's uid
+#: is ``uid_base + UIDS_PER_PROCESS * (grader pid) + n``, ``n`` free among this process's live
+#: sandboxes: unique among the grading processes alive on the machine, so two grading runs never
+#: share one. A range with no accounts in it on ordinary systems; configurable per call.
 DEFAULT_UID_BASE = 1_900_000_000
-_CLONE_NEWNS = 0x00020000
-_PR_SET_CHILD_SUBREAPER = 36
+UIDS_PER_PROCESS = 16
+#: Where bubblewrap is looked for first (Debian's ``bubblewrap`` package), then on ``PATH``.
+BWRAP = "/usr/bin/bwrap"
+INSTALL_ADVICE = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; "
+                  "`make system-deps` does it as root)")
+
+#: Paths inside the sandbox.
+INSIDE = Path("/opt/labsupport")
+HOME = Path("/home/student")
+_PYTHON = INSIDE / "python"
+_LIB = INSIDE / "lib"
+_KERNEL = INSIDE / "kernel"
+_SUBMISSION = INSIDE / "submission"
+_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf")
+_RUN_BYTES = 1024**2
+
+# The statuses a gone kernel can have: the student's faults, then the grader's.
+STUDENT_FAULTS = ("kernel-died", "kernel-broken", "hung", "timeout")
+GRADER_FAULTS = ("start-failed", "grader-error")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one submission's kernel may use.
+    """What one submission may use.
 
     Attributes
     ----------
@@ -62,13 +97,14 @@ class Limits:
     submission_seconds
         Total wall-clock time of the whole submission (start-up, cells and tests).
     memory_bytes
-        Address-space limit of the kernel (``RLIMIT_AS``); allocation beyond it fails.
+        Memory of the whole submission (cgroup: the kernel and all it forks, ``tmpfs`` files
+        included), and the address-space limit of each of its processes (``RLIMIT_AS``).
     processes
-        Processes and threads the kernel's user may have (``RLIMIT_NPROC``).
+        Processes and threads of the whole submission (cgroup ``pids``), and ``RLIMIT_NPROC``.
     file_bytes
         Largest file the kernel may write (``RLIMIT_FSIZE``).
     scratch_bytes
-        Size of the private working directory when it is a ``tmpfs`` (root with namespaces).
+        Size of each private ``tmpfs``: the working directory, ``/tmp`` and ``/dev/shm``.
     startup_seconds
         How long the kernel may take to start answering.
     interrupt_grace_seconds
@@ -94,27 +130,20 @@ class Limits:
 
 @dataclass(frozen=True)
 class Isolation:
-    """Who the kernel runs as and what it must not see.
+    """How the kernel is confined.
 
     Attributes
     ----------
-    slot
-        The worker slot; the kernel's uid is ``uid_base + slot`` when the grader is root.
+    confined
+        True (the default): under bubblewrap, or refuse to start. False: no namespaces at all,
+        per-process limits only (``labsupport grade --unconfined``), for machines where
+        bubblewrap cannot run; the kernel then sees everything the grader's user can read.
     uid_base
-        See :data:`DEFAULT_UID_BASE`.
-    hidden
-        Files and directories to cover with empty mounts inside the kernel's namespace (the
-        grader's output directory, the submissions, the solution notebooks).
+        See :data:`DEFAULT_UID_BASE` (used when the grader is root and ``confined``).
     """
 
-    slot: int = 0
+    confined: bool = True
     uid_base: int = DEFAULT_UID_BASE
-    hidden: tuple[Path, ...] = field(default_factory=tuple)
-
-    @property
-    def uid(self) -> int | None:
-        """The kernel's uid, or None when the grader is not root (no switch possible)."""
-        return self.uid_base + self.slot if os.geteuid() == 0 else None
 
 
 @dataclass(frozen=True)
@@ -132,51 +161,287 @@ class CellResult:
 
 
 class KernelGone(RuntimeError):
-    """The kernel died, hung, or the submission used up its time; ``str()`` says which."""
+    """The kernel died, hung, or the submission used up its time; ``str()`` says which.
+
+    ``status`` names whose fault it was: one of :data:`STUDENT_FAULTS` (``kernel-died``,
+    ``kernel-broken``, ``hung``, ``timeout``) or :data:`GRADER_FAULTS` (``start-failed``,
+    ``grader-error``), which a re-run grades again.
+    """
+
+    def __init__(self, reason: str, status: str = "kernel-died") -> None:
+        super().__init__(reason)
+        self.status = status
 
 
-# The launcher runs as root (or the grader's user) between fork and the kernel's exec. It is
-# source text run with ``python -I -S -c`` so that it starts in milliseconds and imports nothing
-# but the standard library. Its only argument is a JSON object built by Sandbox._launch_config.
-_LAUNCHER = r"""
-import ctypes, json, os, resource, sys
+class SandboxUnavailable(RuntimeError):
+    """Bubblewrap cannot run here, and confinement was required; ``str()`` says how to fix it."""
+
+
+# --- what the machine offers -----------------------------------------------------------------
+
+
+def bwrap_path() -> str | None:
+    """The bubblewrap executable, or None."""
+    if os.access(BWRAP, os.X_OK):
+        return BWRAP
+    return shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=1)
+def bubblewrap_problem() -> str | None:
+    """Why bubblewrap cannot confine a kernel on this machine, or None when it can.
+
+    Runs ``bwrap`` once (cached per process) with the namespaces a kernel gets.
+    """
+    path = bwrap_path()
+    if path is None:
+        return f"bubblewrap (bwrap) is not installed: {INSTALL_ADVICE}"
+    probe = [path, *_namespace_args(), "--ro-bind", "/usr", "/usr", *_system_links(),
+             "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=30, check=False,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap could not be run ({error})"
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = detail[-1] if detail else f"exit status {done.returncode}"
+        hint = ("" if os.geteuid() == 0 else
+                "; not root, so it needs unprivileged user namespaces "
+                "(sysctl kernel.unprivileged_userns_clone=1 or user.max_user_namespaces > 0)")
+        return f"bubblewrap cannot create a sandbox here: {why}{hint}"
+    return None
+
+
+def _namespace_args() -> list[str]:
+    if os.geteuid() == 0:
+        # As root bwrap needs no user namespace; the kernel drops to its own uid inside.
+        return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
+                "--cap-add", "CAP_SETGID"]
+    return ["--unshare-all", "--cap-drop", "ALL"]
+
+
+def _system_links() -> list[str]:
+    """``/bin``, ``/lib``... as the host has them: symlinks into ``/usr``, or read-only binds."""
+    args = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/", name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+# --- cgroups: one bound on the whole submission -----------------------------------------------
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path for a v1 ``controller`` (``""`` for v2), or None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return path
+    return None
+
+
+@dataclass(frozen=True)
+class CgroupSupport:
+    """Where a submission's cgroup can be made: ``kind`` is ``v1``, ``v2`` or ``none``."""
+
+    kind: str
+    parents: tuple[Path, ...]
+    note: str
+
+
+@functools.lru_cache(maxsize=1)
+def cgroup_support() -> CgroupSupport:
+    """Find a place to create per-submission cgroups with memory and pids limits."""
+    root = Path("/sys/fs/cgroup")
+    memory, pids = _own_cgroup("memory"), _own_cgroup("pids")
+    if (root / "memory" / "memory.limit_in_bytes").exists() and (root / "pids").is_dir() \
+            and memory is not None and pids is not None:
+        parents = (root / "memory" / memory.lstrip("/"), root / "pids" / pids.lstrip("/"))
+        if all(os.access(p, os.W_OK) for p in parents):
+            return CgroupSupport("v1", parents, "cgroup v1 memory and pids controllers")
+        return CgroupSupport("none", (), "cgroup v1 is not writable by this user")
+    unified = _own_cgroup("")
+    v2_root = root if (root / "cgroup.controllers").exists() else root / "unified"
+    if unified is not None and (v2_root / "cgroup.controllers").exists():
+        parent = v2_root / unified.lstrip("/")
+        try:
+            enabled = (parent / "cgroup.subtree_control").read_text(encoding="utf-8").split()
+        except OSError:
+            enabled = []
+        if {"memory", "pids"} <= set(enabled) and os.access(parent, os.W_OK):
+            return CgroupSupport("v2", (parent,), "cgroup v2 memory and pids controllers")
+        return CgroupSupport("none", (), "cgroup v2 here does not delegate the memory and "
+                             f"pids controllers to {parent} (or it is not writable)")
+    return CgroupSupport("none", (), "no cgroup memory and pids controllers found")
+
+
+_SERIAL = itertools.count()
+
+
+class _Cgroup:
+    """The cgroup(s) of one submission: created, joined by the launcher, killed, removed."""
+
+    def __init__(self, support: CgroupSupport, limits: Limits) -> None:
+        self.kind = support.kind
+        name = f"labsupport-{os.getpid()}-{next(_SERIAL)}-{secrets.token_hex(3)}"
+        self.paths = tuple(parent / name for parent in support.parents)
+        for parent in support.parents:
+            _remove_stale(parent)
+        try:
+            for path in self.paths:
+                path.mkdir()
+            if self.kind == "v1":
+                memory, pids = self.paths
+                _write(memory / "memory.limit_in_bytes", limits.memory_bytes)
+                if (memory / "memory.memsw.limit_in_bytes").exists():
+                    _write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
+                _write(memory / "memory.swappiness", 0)
+                _write(pids / "pids.max", limits.processes)
+            else:
+                (path,) = self.paths
+                _write(path / "memory.max", limits.memory_bytes)
+                if (path / "memory.swap.max").exists():
+                    _write(path / "memory.swap.max", 0)
+                _write(path / "pids.max", limits.processes)
+        except OSError:
+            self.remove()
+            raise
+
+    @property
+    def procs(self) -> list[str]:
+        """The ``cgroup.procs`` files the launcher writes its pid into."""
+        return [str(path / "cgroup.procs") for path in self.paths]
+
+    def out_of_memory(self) -> bool:
+        """True when the kernel's OOM killer acted inside this cgroup."""
+        name = "memory.oom_control" if self.kind == "v1" else "memory.events"
+        try:
+            text = (self.paths[0] / name).read_text(encoding="utf-8")
+        except OSError:
+            return False
+        counts = dict(line.split()[:2] for line in text.splitlines() if len(line.split()) >= 2)
+        return counts.get("oom_kill", "0") != "0"
+
+    def remove(self) -> None:
+        """Kill whatever is left inside, then remove the directories."""
+        for path in self.paths:
+            for _ in range(200):
+                try:
+                    pids = (path / "cgroup.procs").read_text(encoding="utf-8").split()
+                except OSError:
+                    break
+                for pid in pids:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    path.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.005)
+
+
+def _write(path: Path, value: int) -> None:
+    path.write_text(f"{value}\n", encoding="ascii")
+
+
+def _remove_stale(parent: Path) -> None:
+    """Remove empty cgroups a dead grader left behind (its pid is in the name)."""
+    for entry in parent.glob("labsupport-*-*-*"):
+        try:
+            pid = int(entry.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            try:
+                entry.rmdir()
+            except OSError:
+                pass
+        except (ValueError, PermissionError):
+            continue
+
+
+# --- the kernel's view of the machine ---------------------------------------------------------
+
+
+def _python_binds(empty: Path) -> tuple[list[str], str]:
+    """bwrap arguments showing the grader's Python to the kernel, and its interpreter's path.
+
+    ``empty`` is an empty file shown in place of the files that name the project's folder.
+    """
+    base = Path(sys.base_prefix).resolve()
+    prefix = Path(sys.prefix).resolve()
+    args = ["--ro-bind", str(base), str(base)]
+    executable = Path(sys.executable)
+    if prefix == base:
+        return args, str(executable)
+    # A virtual environment, often inside the project: shown alone, at a neutral path.
+    args += ["--ro-bind", str(prefix), str(_PYTHON)]
+    inside = _PYTHON / executable.absolute().relative_to(Path(sys.prefix).absolute())
+    project = str(Path(labsupport.__file__).resolve().parent.parent)
+    for entry in _naming_the_project(prefix, project):
+        args += ["--ro-bind", str(empty), str(_PYTHON / entry.relative_to(prefix))]
+    return args, str(inside)
+
+
+def _naming_the_project(prefix: Path, project: str) -> list[Path]:
+    """Files of an editable install that name the project's folder: shown empty."""
+    found = []
+    for site in Path(prefix, "lib").glob("python*/site-packages"):
+        for entry in sorted(site.iterdir()):
+            if entry.is_file() and (entry.name.startswith("__editable__") or (
+                    entry.suffix == ".pth" and project in entry.read_text(
+                        encoding="utf-8", errors="replace"))):
+                found.append(entry)
+        found += sorted(site.glob("labsupport-*.dist-info/direct_url.json"))
+    return found
+
+
+_DESTINATION_OPTIONS = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind": 2, "--tmpfs": 1}
+
+
+def _parent_dirs(args: list[str]) -> list[str]:
+    """``--dir`` options making the folders above every mount point traversable (bwrap itself
+    creates missing ones with mode 0700, which an unprivileged kernel could not pass)."""
+    parents: set[str] = set()
+    for index, arg in enumerate(args):
+        if arg in _DESTINATION_OPTIONS:
+            destination = Path(args[index + _DESTINATION_OPTIONS[arg]])
+            parents.update(str(p) for p in destination.parents if str(p) not in ("/", "/usr"))
+    ordered = sorted(parents, key=lambda p: (p.count("/"), p))
+    return [option for p in ordered for option in ("--perms", "0755", "--dir", p)]
+
+
+def _kernel_environment(home: str, tmp: str, runtime: str, pythonpath: str,
+                        executable: str) -> dict[str, str]:
+    return {
+        "PATH": os.pathsep.join([str(Path(executable).parent), "/usr/local/bin", "/usr/bin",
+                                 "/bin"]),
+        "HOME": home, "TMPDIR": tmp, "USER": "student", "LOGNAME": "student",
+        "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1", "PYTHONPATH": pythonpath, "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1",
+        "JUPYTER_RUNTIME_DIR": runtime, "JUPYTER_DATA_DIR": f"{tmp}/jupyter",
+        "JUPYTER_CONFIG_DIR": f"{tmp}/jupyter-config", "JUPYTER_PLATFORM_DIRS": "1",
+        "IPYTHONDIR": f"{tmp}/ipython", "MPLCONFIGDIR": f"{tmp}/matplotlib",
+    }
+
+
+# Runs inside the sandbox between bwrap and the kernel, with ``python -I -S -c`` (milliseconds,
+# standard library only): set the per-process limits, drop to the kernel's uid, exec the kernel.
+_WRAPPER = r"""
+import json, os, resource, sys
 cfg = json.loads(sys.argv[1])
-libc = ctypes.CDLL(None, use_errno=True)
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
-
-def mount(source, target, fstype, flags, data):
-    args = [None if a is None else a.encode() for a in (source, target, fstype)]
-    if libc.mount(args[0], args[1], args[2], flags, None if data is None else data.encode()):
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), target)
-
-if cfg["namespace"]:
-    if libc.unshare(cfg["clone_newns"]) != 0:
-        if cfg["reveal"]:
-            sys.exit("labsupport sandbox: cannot make a mount namespace to reach Python "
-                     "as the unprivileged user: " + os.strerror(ctypes.get_errno()))
-    else:
-        mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-        for parent, children in cfg["reveal"]:
-            fd = os.open(parent, os.O_PATH | os.O_DIRECTORY)
-            mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-            for child in children:
-                source = "/proc/self/fd/%d/%s" % (fd, child)
-                target = os.path.join(parent, child)
-                if os.path.isdir(source):
-                    os.mkdir(target)
-                else:
-                    open(target, "w").close()
-                mount(source, target, None, MS_BIND | MS_REC, None)
-            os.close(fd)
-        for path in cfg["hide"]:
-            if os.path.isdir(path):
-                mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0555,size=4k")
-            elif os.path.exists(path):
-                mount("/dev/null", path, None, MS_BIND, None)
-        if os.path.isdir("/dev/shm"):
-            mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
-        mount("tmpfs", cfg["cwd"], "tmpfs", MS_NOSUID | MS_NODEV, cfg["scratch"])
 for name, value in cfg["rlimits"]:
     resource.setrlimit(getattr(resource, name), (value, value))
 if cfg["uid"] is not None:
@@ -187,96 +452,9 @@ os.chdir(cfg["cwd"])
 os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
 """
 
-
-
-def _needed_paths() -> list[Path]:
-    """Paths the kernel's interpreter must reach: Python, its libraries, labsupport."""
-    paths = {Path(sys.executable), Path(sys.executable).resolve(), Path(sys.prefix),
-             Path(sys.base_prefix), Path(labsupport.__file__).resolve().parent.parent}
-    paths.update(Path(entry).resolve() for entry in sys.path if entry and Path(entry).exists())
-    return sorted(paths)
-
-
-def blocked_ancestors(paths: list[Path]) -> list[tuple[str, list[str]]]:
-    """Directories on the way to ``paths`` that other users cannot pass through.
-
-    Returns ``(directory, [entries to keep visible])`` pairs, shallowest first: inside its mount
-    namespace the launcher replaces each such directory by a view holding only those entries.
-    """
-    blocked: dict[str, set[str]] = {}
-    for path in paths:
-        parts = Path(os.path.abspath(path)).parts
-        for depth in range(1, len(parts)):
-            directory = Path(*parts[:depth])
-            if not os.stat(directory).st_mode & stat.S_IXOTH:
-                blocked.setdefault(str(directory), set()).add(parts[depth])
-    return [(d, sorted(blocked[d])) for d in sorted(blocked, key=lambda d: (d.count("/"), d))]
-
-
-def _processes_of(uid: int) -> list[tuple[int, int, str]]:
-    """``(pid, parent pid, state)`` of every process whose real uid is ``uid``."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = Path(entry.path, "status").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            found.append((int(entry.name), int(fields.get("PPid", "0")),
-                          fields.get("State", "?")[:1]))
-    return found
-
-
-def _become_subreaper() -> None:
-    """Make orphaned kernel descendants our children, so their zombies are reaped here."""
-    try:
-        import ctypes  # pylint: disable=import-outside-toplevel
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
-
-
-def _kill_as(uid: int) -> None:
-    """Fork a child that becomes ``uid`` and sends SIGKILL to -1: every process of that uid.
-
-    ``kill(-1)`` reaches exactly the processes the caller may signal, i.e. its own uid's. The
-    child makes only system calls before ``_exit``; it cannot exec Python, which the uid may not
-    reach outside the kernel's namespace.
-    """
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked child
-        code = 0
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except BaseException:  # pylint: disable=broad-exception-caught
-            code = 1
-        os._exit(code)  # pylint: disable=protected-access
-    os.waitpid(child, 0)
-
-
-def kill_all_processes_of(uid: int, attempts: int = 50) -> bool:
-    """Kill every process of ``uid`` (root only); True once none is left but reaped zombies."""
-    for _ in range(attempts):
-        alive = [(pid, ppid) for pid, ppid, state in _processes_of(uid) if state != "Z"]
-        for pid, ppid, state in _processes_of(uid):
-            if state == "Z" and ppid == os.getpid():
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-        if not alive:
-            return True
-        _kill_as(uid)
-        time.sleep(0.02)
-    return False
+# Runs first, outside: joins the submission's cgroups (so everything started from here on is
+# counted), then becomes bubblewrap. Arguments: the cgroup.procs files, "--", the command.
+_LAUNCHER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
 def _count_tasks_of_current_user() -> int:
@@ -293,41 +471,164 @@ def _count_tasks_of_current_user() -> int:
     return total
 
 
-class Sandbox:
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                text = Path(entry.path, "stat").read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if int(text.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_gone(pid: int, seconds: float = 5.0) -> None:
+    """Wait until process ``pid`` has exited (gone, or a zombie whose children are all gone)."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        if text.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return
+        time.sleep(0.005)
+
+
+_LIVE_UIDS: set[int] = set()
+
+
+def _allocate_uid(base: int) -> int:
+    first = base + UIDS_PER_PROCESS * os.getpid()
+    for uid in range(first, first + UIDS_PER_PROCESS):
+        if uid not in _LIVE_UIDS:
+            _LIVE_UIDS.add(uid)
+            return uid
+    raise OSError(f"more than {UIDS_PER_PROCESS} sandboxes at once in one grading process")
+
+
+class Warmup:
+    """Hands out ready kernels, starting the next one while the current one is in use.
+
+    Kernel start-up is most of a submission's cost; with a warm-up the next student's kernel
+    boots (and imports ``preload``) while the grader runs the current student's tests.
+    """
+
+    def __init__(self, limits: Limits, isolation: Isolation | None = None,
+                 preload: Sequence[str] = ()) -> None:
+        self.limits = limits
+        self.isolation = isolation or Isolation()
+        self.preload = tuple(preload)
+        self._next: Sandbox | None = None
+
+    def _new(self) -> Sandbox:
+        return Sandbox(self.limits, self.isolation, self.preload)
+
+    def take(self) -> Sandbox:
+        """A started kernel for the next submission (wait for it with ``with``).
+
+        Once it is ready, the one after it is started.
+        """
+        box, self._next = self._next, None
+        if box is None or box.gone:
+            if box is not None:
+                box.close()
+            box = self._new().start()
+        box.on_ready = self.prepare
+        return box.claim()
+
+    def prepare(self) -> None:
+        """Start the next kernel now (called once the current one answers)."""
+        if self._next is None:
+            try:
+                self._next = self._new().start()
+            except (OSError, SandboxUnavailable):
+                self._next = None
+
+    def close(self) -> None:
+        """Stop the kernel started ahead, if any."""
+        if self._next is not None:
+            self._next.close()
+            self._next = None
+
+
+class Sandbox:  # pylint: disable=too-many-instance-attributes
     """One fresh, confined kernel; use as a context manager, one per submission.
+
+    ``Sandbox(...).start()`` launches the kernel and returns at once (so a grader can start the
+    next student's kernel while it grades the current one); entering the context waits until it
+    answers.
 
     Parameters
     ----------
     limits
         Time, memory and process limits.
     isolation
-        Worker slot, uid range, and paths to hide from the kernel.
+        Confined by bubblewrap (the default) or explicitly unconfined; the uid range.
+    preload
+        Modules to import while the kernel warms up (the exercise's own imports), without
+        binding any name in the notebook's namespace.
+
+    Raises
+    ------
+    SandboxUnavailable
+        On start, when confinement is required and bubblewrap cannot run here.
     """
 
-    def __init__(self, limits: Limits, isolation: Isolation | None = None) -> None:
+    def __init__(self, limits: Limits, isolation: Isolation | None = None,
+                 preload: Sequence[str] = ()) -> None:
         self.limits = limits
         self.isolation = isolation or Isolation()
+        self.preload = tuple(preload)
         self._root: Path | None = None
         self._process: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
+        self._context: zmq.Context | None = None
+        self._cgroup: _Cgroup | None = None
         self._deadline = 0.0
         self._gone: str | None = None
+        self._status = ""
         self._pending = ""
+        self._startup: list[str] = []
+        self._kernel_pid: int | None = None
+        self._uid: int | None = None
+        self._ready = False
+        self.note = ""
+        #: Called once the kernel answers (a :class:`Warmup` starts the next kernel then).
+        self.on_ready: Callable[[], None] | None = None
 
     # --- life cycle --------------------------------------------------------------------------
 
-    def __enter__(self) -> Sandbox:
+    def start(self) -> Sandbox:
+        """Launch the kernel (do not wait for it); idempotent."""
+        if self._root is not None:
+            return self
+        if self.isolation.confined and bubblewrap_problem():
+            raise SandboxUnavailable(f"{bubblewrap_problem()}. Refusing to grade unconfined; "
+                                     "pass --unconfined to grade with per-process limits only.")
         self._deadline = time.monotonic() + self.limits.submission_seconds
-        uid = self.isolation.uid
-        if uid is not None:
-            _become_subreaper()
-            kill_all_processes_of(uid)
         self._root = Path(tempfile.mkdtemp(prefix="labsupport-sandbox-"))
         try:
-            self._start(uid)
+            self._launch()
         except BaseException:
             self.close()
             raise
+        return self
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def claim(self) -> Sandbox:
+        """Start the submission's time budget now (for a kernel started ahead of its use)."""
+        self._deadline = time.monotonic() + self.limits.submission_seconds
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -336,126 +637,237 @@ class Sandbox:
 
     @property
     def workdir(self) -> Path:
-        """The kernel's working directory (empty at the start)."""
+        """The kernel's working directory as the kernel sees it (empty at the start)."""
         assert self._root is not None, "the sandbox is not started"
-        return self._root / "work"
+        return HOME if self.isolation.confined else self._root / "work"
 
     @property
     def pid(self) -> int:
-        """The kernel's process id."""
+        """The kernel's process id, as the grader sees it."""
         assert self._process is not None, "the sandbox is not started"
-        return self._process.pid
+        if self._kernel_pid is None:
+            self._kernel_pid = self._find_kernel_pid()
+        return self._kernel_pid
+
+    @property
+    def uid(self) -> int | None:
+        """The uid the kernel runs as (None: the grader's own)."""
+        return self._uid
 
     @property
     def gone(self) -> str | None:
         """Why the kernel can no longer be used, or None while it can."""
         return self._gone
 
-    def _environment(self, runtime: Path) -> dict[str, str]:
-        work = str(self.workdir)
-        return {
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin",
-                                     "/usr/bin", "/bin"]),
-            "HOME": work, "TMPDIR": work, "USER": "student", "LOGNAME": "student",
-            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONNOUSERSITE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1",
-            "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_DATA_DIR": str(runtime / "data"),
-            "JUPYTER_CONFIG_DIR": str(runtime / "config"), "JUPYTER_PLATFORM_DIRS": "1",
-            "IPYTHONDIR": str(runtime / "ipython"), "MPLCONFIGDIR": str(runtime / "matplotlib"),
-        }
+    @property
+    def status(self) -> str:
+        """The status of a gone kernel (see :class:`KernelGone`), ``""`` while it is usable."""
+        return self._status if self._gone else ""
 
-    def _rlimits(self, uid: int | None) -> list[tuple[str, int]]:
+    def provide(self, name: str, data: bytes) -> None:
+        """Put a read-only file (the submission's copy) at ``/opt/labsupport/submission/name``."""
+        assert self._root is not None, "the sandbox is not started"
+        target = self._root / "submission" / Path(name).name
+        target.write_bytes(data)
+        target.chmod(0o444)
+
+    def _find_kernel_pid(self) -> int:
+        assert self._process is not None
+        if not self.isolation.confined:
+            return self._process.pid
+        # bwrap (outside) -> its init, pid 1 inside -> the kernel, pid 2 inside.
+        for _ in range(200):
+            for init in _children_of(self._process.pid):
+                kids = _children_of(init)
+                if kids:
+                    return kids[0]
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.005)
+        return self._process.pid
+
+    def _launch(self) -> None:
+        assert self._root is not None
+        root = self._root
+        for name in ("work", "kernel", "submission"):
+            (root / name).mkdir(mode=0o755)
+        self._make_cgroup()
+        confined = self.isolation.confined
+        if os.geteuid() == 0 and confined:
+            self._uid = _allocate_uid(self.isolation.uid_base)
+            os.chmod(root / "kernel", 0o777)  # the kernel creates its sockets here
+        if confined:
+            (root / "empty").touch(mode=0o444)
+            binds, executable = _python_binds(root / "empty")
+            kernel_dir, cwd, tmp, pythonpath = str(_KERNEL), str(HOME), "/tmp", str(_LIB)
+        else:
+            binds, executable = [], sys.executable
+            kernel_dir, cwd, tmp = str(root / "kernel"), str(root / "work"), str(root / "work")
+            pythonpath = str(Path(labsupport.__file__).resolve().parent.parent)
+        inside = root / "kernel" / "kernel.json"
+        write_connection_file(str(inside), transport="ipc", ip=f"{kernel_dir}/k",
+                              key=secrets.token_hex(32).encode())
+        inside.chmod(0o644)
+        info = json.loads(inside.read_text(encoding="utf-8"))
+        info["ip"] = str(root / "kernel" / "k")  # the same sockets, seen from outside
+        argv = [executable, "-m", "ipykernel_launcher", "-f", f"{kernel_dir}/kernel.json",
+                "--HistoryManager.enabled=False", "--IPKernelApp.capture_fd_output=False"]
+        config = {"rlimits": self._rlimits(), "uid": self._uid, "cwd": cwd, "argv": argv,
+                  "env": _kernel_environment(cwd, tmp, kernel_dir, pythonpath, executable)}
+        self._spawn([executable, "-I", "-S", "-c", _WRAPPER, json.dumps(config)],
+                    binds if confined else None)
+        self._connect(info)
+
+    def _make_cgroup(self) -> None:
+        support = cgroup_support()
+        if support.kind == "none":
+            self.note = f"{support.note}; per-process limits only"
+            return
+        try:
+            self._cgroup = _Cgroup(support, self.limits)
+        except OSError as error:
+            self.note = f"no cgroup ({error}); per-process limits only"
+
+    def _spawn(self, command: list[str], binds: list[str] | None) -> None:
+        """Start ``command`` in the submission's cgroup, under bwrap unless ``binds`` is None."""
+        assert self._root is not None
+        procs = self._cgroup.procs if self._cgroup else []
+        read_end = None
+        if binds is not None:
+            read_end, write_end = os.pipe()
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(b"".join(a.encode() + b"\0" for a in self._bwrap_args(binds)))
+            # Options through a pipe: the command line inside shows no host path.
+            command = [bwrap_path() or BWRAP, "--args", str(read_end), "--", *command]
+        try:
+            with open(self._root / "stderr.txt", "wb") as stderr:
+                self._process = subprocess.Popen(  # pylint: disable=consider-using-with
+                    ["/bin/sh", "-c", _LAUNCHER, "sh", *procs, "--", *command],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                    start_new_session=True, close_fds=True, env={"PATH": "/usr/bin:/bin"},
+                    pass_fds=(read_end,) if read_end is not None else ())
+        finally:
+            if read_end is not None:
+                os.close(read_end)
+
+    def _connect(self, info: dict) -> None:
+        """Connect to the kernel's shell socket; queue the start-up requests."""
+        self._context = zmq.Context()
+        self._context.setsockopt(zmq.RECONNECT_IVL, 5)  # the sockets appear within ms
+        self._context.setsockopt(zmq.LINGER, 0)
+        client = BlockingKernelClient(context=self._context)
+        client.load_connection_info(info)
+        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        self._client = client
+        self._startup = [client.kernel_info()]
+        if self.preload:
+            code = (f"import importlib as _l\nfor _m in {self.preload!r}:\n"
+                    "    _l.import_module(_m)\ndel _l, _m")
+            self._startup.append(client.execute(code, silent=True, store_history=False))
+
+    def _bwrap_args(self, binds: list[str]) -> list[str]:
+        assert self._root is not None
+        size = str(self.limits.scratch_bytes)
+        args = [*_namespace_args(), "--die-with-parent", "--new-session",
+                "--hostname", "sandbox", "--ro-bind", "/usr", "/usr", *_system_links()]
+        for name in _ETC_FILES:
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        passwd = self._root / "passwd"
+        uid = self._uid if self._uid is not None else os.getuid()
+        passwd.write_text(f"root:x:0:0::/root:/usr/sbin/nologin\n"
+                          f"student:x:{uid}:{uid}::{HOME}:/usr/sbin/nologin\n", encoding="utf-8")
+        group = self._root / "group"
+        group.write_text(f"root:x:0:\nstudent:x:{uid}:\n", encoding="utf-8")
+        args += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(group), "/etc/group",
+                 "--proc", "/proc", "--dev", "/dev",
+                 "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
+                 "--size", str(_RUN_BYTES), "--tmpfs", "/run",
+                 "--size", size, "--tmpfs", str(HOME), *binds,
+                 "--ro-bind", str(Path(labsupport.__file__).resolve().parent),
+                 str(_LIB / "labsupport"),
+                 "--bind", str(self._root / "kernel"), str(_KERNEL),
+                 "--ro-bind", str(self._root / "submission"), str(_SUBMISSION)]
+        if self._uid is not None:
+            # The tmpfs belong to root; the kernel's uid (the only user inside) may write.
+            for path in (str(HOME), "/tmp", "/dev/shm", "/run"):
+                args += ["--chmod", "1777", path]
+        return [*_parent_dirs(args), *args, "--remount-ro", "/", "--chdir", "/"]
+
+    def _rlimits(self) -> list[tuple[str, int]]:
         processes = self.limits.processes
-        if uid is None:
-            # Not root: RLIMIT_NPROC counts all of this user's tasks, so allow what exists.
+        if not self.isolation.confined and os.geteuid() != 0:
+            # Unconfined: RLIMIT_NPROC counts all of this user's tasks, so allow what exists.
             processes += _count_tasks_of_current_user()
         return [("RLIMIT_AS", self.limits.memory_bytes), ("RLIMIT_NPROC", processes),
                 ("RLIMIT_FSIZE", self.limits.file_bytes), ("RLIMIT_CORE", 0)]
 
-    def _hideable(self) -> list[str]:
-        """The hidden paths that do not contain anything the kernel needs."""
-        assert self._root is not None
-        needed = [*_needed_paths(), self._root]
-        return [str(path) for path in self.isolation.hidden
-                if not any(n == path or path in n.parents for n in needed)]
+    def wait_ready(self) -> None:
+        """Wait until the kernel answers (and has imported ``preload``).
 
-    def _reveal(self) -> list[tuple[str, list[str]]]:
-        """Directories to replace by a view of only what the kernel needs: blocked ancestors of
-        Python, and the shared temporary directory (the kernel sees its own folder only)."""
-        assert self._root is not None
-        needed = _needed_paths()
-        reveal = blocked_ancestors(needed)
-        # The shared temporary directory is always replaced, even when Python or the lab itself
-        # lives below it (a clone in /tmp): the view keeps the kernel's own folder and just the
-        # entries on the way to what it needs, and the kernel cannot write anything into it.
-        temp = self._root.parent
-        keep = {self._root.name}
-        keep.update(n.relative_to(temp).parts[0] for n in needed if temp in n.parents)
-        reveal = [item for item in reveal if item[0] != str(temp)]
-        reveal.append((str(temp), sorted(keep)))
-        return sorted(reveal, key=lambda item: (item[0].count("/"), item[0]))
-
-    def _start(self, uid: int | None) -> None:
-        assert self._root is not None
-        runtime = self._root / "runtime"
-        for directory in (self.workdir, runtime):
-            directory.mkdir(mode=0o700)
-        connection = runtime / "kernel.json"
-        write_connection_file(str(connection), transport="ipc", ip=str(runtime / "kernel"),
-                              key=secrets.token_hex(32).encode())
-        if uid is not None:
-            os.chmod(self._root, 0o711)
-            for path in (self.workdir, runtime, connection):
-                os.chown(path, uid, uid)
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection),
-                "--HistoryManager.enabled=False", "--IPKernelApp.capture_fd_output=False"]
-        config = {
-            "namespace": uid is not None, "clone_newns": _CLONE_NEWNS,
-            "reveal": self._reveal() if uid is not None else [],
-            "hide": [*self._hideable(), "/var/tmp"],
-            "scratch": f"mode=0700,uid={uid},gid={uid},size={self.limits.scratch_bytes}",
-            "rlimits": self._rlimits(uid), "uid": uid, "cwd": str(self.workdir),
-            "argv": argv, "env": self._environment(runtime),
-        }
-        with open(self._root / "stderr.txt", "wb") as stderr:
-            self._process = subprocess.Popen(  # pylint: disable=consider-using-with
-                [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(config)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                start_new_session=True, close_fds=True)
-        client = BlockingKernelClient()
-        client.load_connection_file(str(connection))
-        client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-        self._client = client
-        reply = self._request(client.kernel_info, self.limits.startup_seconds, "start")
-        if reply is None:
-            raise KernelGone(self._gone or "the kernel did not start")
+        Raises
+        ------
+        KernelGone
+            With status ``start-failed`` when it does not start in ``startup_seconds``.
+        """
+        if self._ready:
+            return
+        assert self._client is not None
+        until = time.monotonic() + self.limits.startup_seconds
+        for msg_id in self._startup:
+            self._pending = msg_id
+            try:
+                reply = self._wait_reply(msg_id, until, "start")
+            except KernelGone as error:
+                self._status = "start-failed"
+                raise KernelGone(str(error), "start-failed") from None
+            if reply is None:
+                self._mark_gone(f"the kernel did not start within "
+                                f"{self.limits.startup_seconds:g} s", "start-failed")
+                raise KernelGone(self._gone or "", "start-failed")
+        if self._uid is not None and self._root is not None:
+            # From now on the kernel cannot replace its sockets by links elsewhere.
+            os.chmod(self._root / "kernel", 0o755)
+        self._ready = True
+        if self.on_ready is not None:
+            self.on_ready()
 
     def close(self) -> None:
-        """Stop the kernel, kill whatever it left running, delete its directory."""
+        """Stop the kernel and everything it started, delete its directory."""
         if self._client is not None:
             self._client.stop_channels()
             self._client = None
+        if self._context is not None:
+            self._context.destroy(linger=0)
+            self._context = None
         if self._process is not None:
+            inits = _children_of(self._process.pid) if self.isolation.confined else []
             if self._process.poll() is None:
                 try:
                     os.killpg(self._process.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     self._process.kill()
             self._process.wait()
-        uid = self.isolation.uid
-        if uid is not None and self._process is not None:
-            kill_all_processes_of(uid)
+            # The PID namespace's init dies with bwrap and takes every process inside with it.
+            for init in inits:
+                _wait_gone(init)
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
+        if self._uid is not None:
+            _LIVE_UIDS.discard(self._uid)
+            self._uid = None
         self._process = None
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
-        self._gone = self._gone or "the kernel was shut down"
+        if not self._gone:
+            self._gone, self._status = "the kernel was shut down", ""
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _mark_gone(self, reason: str) -> None:
-        self._gone = self._gone or reason
+    def _mark_gone(self, reason: str, status: str) -> None:
+        if not self._gone:
+            self._gone, self._status = reason, status
         if self._process is not None and self._process.poll() is None:
             try:
                 os.killpg(self._process.pid, signal.SIGKILL)
@@ -470,40 +882,53 @@ class Sandbox:
             with open(self._root / "stderr.txt", "rb") as stderr:
                 stderr.seek(max(0, os.fstat(stderr.fileno()).st_size - 2000))
                 lines = stderr.read().decode("utf-8", "replace").strip().splitlines()
-            detail = f" ({lines[-1][:300]})" if lines and "labsupport sandbox" in lines[-1] else ""
+            if lines and lines[-1].startswith("bwrap:"):
+                detail = f" ({lines[-1][:300]})"
+        if code == 125:
+            detail += " (the grader could not put it in its cgroup)"
+        if self.isolation.confined and code > 128:
+            code = -(code - 128)  # bwrap reports a signal as 128 + its number
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        if code == -signal.SIGKILL and self._cgroup is not None and self._cgroup.out_of_memory():
+            how += (" (out of memory: the submission's processes together used more than "
+                    f"{self.limits.memory_bytes / 1024**2:g} MB)")
         return f"the kernel {how}{detail}"
 
-    def _request(self, send, timeout: float, what: str) -> dict | None:
-        """Send one shell request; wait for its reply until ``timeout`` or the deadline."""
+    def _wait_reply(self, msg_id: str, until: float, what: str) -> dict | None:
         assert self._client is not None and self._process is not None
-        if self._gone:
-            raise KernelGone(self._gone)
-        msg_id = send()
-        self._pending = msg_id
-        until = min(time.monotonic() + timeout, self._deadline)
         while True:
-            left = until - time.monotonic()
+            left = min(until, self._deadline) - time.monotonic()
             if left <= 0:
                 return None
             try:
                 msg = self._client.get_shell_msg(timeout=min(left, 0.25))
             except queue.Empty:
                 if self._process.poll() is not None:
-                    self._mark_gone(f"{self._exit_reason()} during {what}")
-                    raise KernelGone(self._gone) from None
+                    self._mark_gone(f"{self._exit_reason()} during {what}", "kernel-died")
+                    raise KernelGone(self._gone or "", self._status) from None
                 continue
             except Exception as error:  # pylint: disable=broad-exception-caught
                 self._mark_gone(f"the kernel sent a malformed message during {what} "
-                                f"({type(error).__name__}); was its messaging patched?")
-                raise KernelGone(self._gone) from None
+                                f"({type(error).__name__}); was its messaging patched?",
+                                "kernel-broken")
+                raise KernelGone(self._gone or "", self._status) from None
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
                 return msg["content"]
 
+    def _request(self, send, timeout: float, what: str) -> dict | None:
+        """Send one shell request; wait for its reply until ``timeout`` or the deadline."""
+        if self._gone:
+            raise KernelGone(self._gone, self._status)
+        if not self._ready:
+            self.wait_ready()
+        msg_id = send()
+        self._pending = msg_id
+        return self._wait_reply(msg_id, time.monotonic() + timeout, what)
+
     def _budget_exceeded(self) -> KernelGone:
         self._mark_gone(f"the submission used up its {self.limits.submission_seconds:g} s "
-                        "time budget")
-        return KernelGone(self._gone)
+                        "time budget", "timeout")
+        return KernelGone(self._gone or "", self._status)
 
     def run(self, code: str, expressions: dict[str, str] | None = None,
             what: str = "a cell") -> CellResult:
@@ -514,6 +939,8 @@ class Sandbox:
         KernelGone
             When the kernel is dead, ignores an interrupt, or the submission is out of time.
         """
+        if not self._ready:
+            self.wait_ready()
         assert self._client is not None
         client = self._client
 
@@ -526,7 +953,10 @@ class Sandbox:
         if content is None:
             if time.monotonic() >= self._deadline:
                 raise self._budget_exceeded()
-            os.kill(self.pid, signal.SIGINT)
+            try:
+                os.kill(self.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
             until = time.monotonic() + self.limits.interrupt_grace_seconds
             while time.monotonic() < until:
                 try:
@@ -539,8 +969,8 @@ class Sandbox:
                     return CellResult("timeout", f"{what} ran for more than "
                                       f"{self.limits.cell_seconds:g} s and was interrupted")
             self._mark_gone(f"{what} ran for more than {self.limits.cell_seconds:g} s and the "
-                            "kernel did not stop when interrupted")
-            raise KernelGone(self._gone)
+                            "kernel did not stop when interrupted", "hung")
+            raise KernelGone(self._gone or "", self._status)
         if content.get("status") == "ok":
             return CellResult("ok", "", content.get("user_expressions") or {})
         name = str(content.get("ename", "Error"))[:200]
