@@ -11,16 +11,20 @@ import nbformat
 import pytest
 
 from labsupport.course import authoring, runner, selfcheck
-from tests.course_notebooks import (HIDDEN_Q1, good_notebook, make_notebook, make_solution_cell,
-                                    make_test_cell, write)
+from tests.course_notebooks import (HIDDEN_Q1, PUBLIC_Q2, good_notebook, make_notebook,
+                                    make_solution_cell, make_test_cell, write)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def exercise(tmp_path) -> Path:
-    """The exercise generated from the synthetic solution, in ``tmp_path/exercises``."""
+    """The exercise generated from the synthetic solution, in ``tmp_path/exercises``, with q2's
+    public tests taken out (as in an exercise built before every question needed one), so the
+    self-check's "no public tests" wording stays covered."""
     student = authoring.student_notebook(good_notebook(), "solutions/01_small.ipynb")
+    student.cells = [cell for cell in student.cells
+                     if cell.source not in (PUBLIC_Q2, 'check("q2")')]
     return write(student, tmp_path / "exercises" / "01_small.ipynb")
 
 
