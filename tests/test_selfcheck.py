@@ -174,9 +174,10 @@ def test_a_missing_exercise_says_where_it_looked(tmp_path):
 
 
 def notebook_globals(notebook: nbformat.NotebookNode, cwd: Path) -> dict:
-    """Run a notebook's code cells in-process, skipping test and check cells; errors allowed."""
+    """Run a notebook's code cells in-process, skipping test, check and wrong-answer cells;
+    errors allowed."""
     namespace: dict = {"__name__": "__main__"}
-    for cell in notebook.cells:
+    for cell in authoring.without_wrong_answers(notebook).cells:
         tags = set(cell.metadata.get("tags", []))
         if cell.cell_type != "code" or tags & set(authoring.TAGS) \
                 or cell.metadata.get("labsupport") == {"selfcheck": True}:
