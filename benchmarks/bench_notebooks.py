@@ -18,6 +18,7 @@ from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 from tqdm import tqdm
 
+from labsupport.course import authoring
 from tests.notebook_files import executable_notebooks
 
 TARGET = 2.0
@@ -43,7 +44,8 @@ def _cell_seconds(cell: nbformat.NotebookNode) -> float:
 
 def run_notebook(path: Path) -> tuple[float, float]:
     """Execute one notebook; return (wall seconds, seconds spent inside its cells)."""
-    notebook = nbformat.read(path, as_version=4)
+    # A solution's wrong-answer cells are fragments graded by `labsupport exercises check`.
+    notebook = authoring.without_wrong_answers(nbformat.read(path, as_version=4))
     client = NotebookClient(notebook, timeout=300, kernel_name="python3", record_timing=True,
                             allow_errors=False, resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()

@@ -28,6 +28,10 @@ SOLUTION_Q2 = '''### BEGIN SOLUTION
 ANSWER_Q2 = "delivery"
 ### END SOLUTION
 '''
+PUBLIC_Q2 = '''def test_answer_is_a_practice(ns):
+    assert ns.ANSWER_Q2 in ("integration", "delivery", "deployment"), \\
+        f"name one of the three practices, got {ns.ANSWER_Q2!r}"
+'''
 HIDDEN_Q2 = '''def test_answer(ns):
     assert ns.ANSWER_Q2 == "delivery"
 '''
@@ -47,6 +51,14 @@ def make_test_cell(source: str, question: str = "q1",
         source, metadata={"tags": [tag], "labsupport": {"question": question}})
 
 
+def make_wrong_cell(source: str, question: str = "q1", description: str = "adds instead",
+                    **extra: object) -> nbformat.NotebookNode:
+    """A code cell tagged ``wrong-answer`` (``extra`` goes into its metadata, e.g. max_share)."""
+    meta = {"question": question, "wrong_answer": description, **extra}
+    return nbformat.v4.new_code_cell(source, metadata={"tags": ["wrong-answer"],
+                                                       "labsupport": meta})
+
+
 def make_notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A python3 notebook holding copies of ``cells``."""
     notebook = nbformat.v4.new_notebook()
@@ -57,7 +69,7 @@ def make_notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def good_notebook() -> nbformat.NotebookNode:
-    """A valid solution: q1 (a function; public and hidden tests), q2 (an answer; hidden only)."""
+    """A valid solution: q1 (a function) and q2 (an answer), each with public and hidden tests."""
     return make_notebook(
         nbformat.v4.new_markdown_cell("# A small exercise"),
         nbformat.v4.new_code_cell("SEED = 3", metadata={"tags": ["parameters"]}),
@@ -65,6 +77,7 @@ def good_notebook() -> nbformat.NotebookNode:
         make_test_cell(PUBLIC_Q1),
         make_test_cell(HIDDEN_Q1, tag="hidden-tests"),
         make_solution_cell(SOLUTION_Q2, question="q2", points=1.5),
+        make_test_cell(PUBLIC_Q2, question="q2"),
         make_test_cell(HIDDEN_Q2, question="q2", tag="hidden-tests"),
     )
 

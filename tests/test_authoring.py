@@ -15,9 +15,9 @@ from nbstripout import strip_output
 
 from labsupport import cli
 from labsupport.course import authoring
-from tests.course_notebooks import (HIDDEN_Q1, PUBLIC_Q1, SOLUTION_Q1, SOLUTION_Q2,
-                                    good_notebook, make_notebook, make_solution_cell,
-                                    make_test_cell, write)
+from tests.course_notebooks import (HIDDEN_Q1, PUBLIC_Q1, PUBLIC_Q2, SOLUTION_Q1,
+                                    SOLUTION_Q2, good_notebook, make_notebook,
+                                    make_solution_cell, make_test_cell, make_wrong_cell, write)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def test_load_exercise_reads_questions_points_and_tests(tmp_path):
     assert q1.tests[0].source == PUBLIC_Q1
     assert q1.public_tests == q1.tests[:1]
     assert exercise.points == 3.5
-    assert len(exercise.tests) == 3
+    assert len(exercise.tests) == 4
 
 
 def test_public_tests_come_before_hidden_ones_whatever_the_cell_order(tmp_path):
@@ -122,11 +122,140 @@ BAD_NOTEBOOKS = {
 }
 
 
+TWO_BLOCKS = make_solution_cell(f"def f():\n    {BEGIN}\n    return 1\n    {END}\n\n\n"
+                                f"def g():\n    {BEGIN}\n    return 2\n    {END}\n")
+WRONG_ANSWER_NOTEBOOKS = {
+    "wrong answer for an unknown question": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+         make_wrong_cell("x = 2\n", question="q7")],
+        r"cell 2: wrong answer 'adds instead' is for question 'q7', which has no answer cell"),
+    "too few parts": ([TWO_BLOCKS, OK_TEST, make_wrong_cell("return 3\n")],
+                      r"cell 2: the wrong answer has 1 part\(s\) but the answer cell has 2 "
+                      r"solution block\(s\)"),
+    "too many parts": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                        make_wrong_cell("x = 2\n### NEXT BLOCK\nx = 3\n")], "has 2 part"),
+    "max_share of one": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                          make_wrong_cell("x = 2\n", max_share=1.0)],
+                         r"cell 2: max_share of wrong answer 'adds instead' must be a number in "
+                         r"\[0, 1\)"),
+    "negative max_share": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                            make_wrong_cell("x = 2\n", max_share=-0.1)], "in \\[0, 1\\)"),
+    "text max_share": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                        make_wrong_cell("x = 2\n", max_share="half")], "in \\[0, 1\\)"),
+    "boolean max_share": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                           make_wrong_cell("x = 2\n", max_share=False)], "in \\[0, 1\\)"),
+    "no description": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                        make_wrong_cell("x = 2\n", description=" ")], 'needs "wrong_answer"'),
+    "misspelt key": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                      make_wrong_cell("x = 2\n", maxshare=0.2)], r"unknown \['maxshare'\]"),
+    "markers in a wrong answer": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                                   make_wrong_cell(f"{BEGIN}\nx = 2\n{END}\n")],
+                                  "without solution markers"),
+    "empty part": ([TWO_BLOCKS, OK_TEST, make_wrong_cell("return 3\n### NEXT BLOCK\n")],
+                   "part 2 of wrong answer 'adds instead' is empty"),
+    "not valid Python once substituted": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST, make_wrong_cell("x = (2\n")],
+        "not valid Python"),
+    "a test and a wrong answer at once": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST, nbformat.v4.new_code_cell(
+            "x = 2\n", metadata={"tags": ["wrong-answer", "public-tests"],
+                                 "labsupport": {"question": "q1", "wrong_answer": "w"}})],
+        "either a test or a 'wrong-answer'"),
+    "a markdown wrong answer": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+         nbformat.v4.new_markdown_cell("x = 2", metadata={"tags": ["wrong-answer"]})],
+        "must be a code cell"),
+    "the same mistake twice": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                                make_wrong_cell("x = 2\n"), make_wrong_cell("x = 3\n")],
+                               "already declares the wrong answer 'adds instead'"),
+    "a question with hidden tests only": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"),
+         make_test_cell("def test_x(ns):\n    assert ns.x == 1\n", tag="hidden-tests")],
+        "question 'q1' has no public tests"),
+}
+BAD_NOTEBOOKS.update(WRONG_ANSWER_NOTEBOOKS)
+
+
 @pytest.mark.parametrize("cells, message", BAD_NOTEBOOKS.values(), ids=BAD_NOTEBOOKS.keys())
 def test_malformed_solutions_are_refused_with_a_reason(tmp_path, cells, message):
     path = write(make_notebook(*cells), tmp_path / "bad.ipynb")
     with pytest.raises(ValueError, match=message):
         authoring.load_exercise(path)
+
+
+# --- wrong answers ------------------------------------------------------------------------------
+
+
+def _with_wrong_answers() -> nbformat.NotebookNode:
+    """good_notebook plus two wrong answers for q1 (one with max_share) and one for q2."""
+    notebook = good_notebook()
+    notebook.cells[3:3] = [make_wrong_cell("return x + 2\n")]
+    notebook.cells.append(make_wrong_cell("    return abs(2 * x)\n", description="drops the sign",
+                                          max_share=0.25))
+    notebook.cells.append(make_wrong_cell('ANSWER_Q2 = "deployment"\n', question="q2",
+                                          description="confuses the two CDs", max_share=0))
+    return notebook
+
+
+def test_wrong_answers_are_read_per_question_and_are_not_tests(tmp_path):
+    exercise = authoring.load_exercise(write(_with_wrong_answers(), tmp_path / "s.ipynb"))
+    q1, q2 = exercise.questions
+    assert [(w.description, w.parts, w.max_share, w.cell) for w in q1.wrong_answers] == [
+        ("adds instead", ("return x + 2",), 0.5, 3),
+        ("drops the sign", ("return abs(2 * x)",), 0.25, 9)]
+    assert [(w.question, w.max_share) for w in q2.wrong_answers] == [("q2", 0.0)]
+    assert exercise.wrong_answers == q1.wrong_answers + q2.wrong_answers
+    assert [t.name for t in exercise.tests] == ["test_double_two", "test_double_negative",
+                                                "test_answer_is_a_practice", "test_answer"]
+    assert (q1.cell, q2.cell) == (2, 6)
+
+
+def test_a_wrong_answer_replaces_the_solution_block_at_its_indentation(tmp_path):
+    notebook = _with_wrong_answers()
+    exercise = authoring.parse_exercise(notebook, tmp_path / "s.ipynb")
+    variant = authoring.with_wrong_answer(notebook, exercise, exercise.wrong_answers[1])
+    assert not [c for c in variant.cells if "wrong-answer" in c.metadata.get("tags", [])]
+    assert len(variant.cells) == len(notebook.cells) - 3
+    assert variant.cells[2].source == ('def double(x):\n    """Twice x."""\n'
+                                       "    return abs(2 * x)\n")
+    scope: dict = {}
+    exec(variant.cells[2].source, scope)  # pylint: disable=exec-used
+    assert scope["double"](-3) == 6
+    assert notebook.cells[2].source == SOLUTION_Q1, "the solution itself is left alone"
+
+
+def test_each_part_goes_into_its_own_block():
+    source = TWO_BLOCKS.source
+    replaced = authoring.substitute_blocks(source, ("return 3", "x = 4\n\nreturn x"), "here")
+    assert replaced == ("def f():\n    return 3\n\n\ndef g():\n    x = 4\n\n    return x\n")
+    notebook = make_notebook(TWO_BLOCKS, OK_TEST,
+                             make_wrong_cell("return 3\n### NEXT BLOCK\nx = 4\n\nreturn x\n"))
+    exercise = authoring.parse_exercise(notebook, "s.ipynb")
+    assert exercise.wrong_answers[0].parts == ("return 3", "x = 4\n\nreturn x")
+    assert authoring.with_wrong_answer(notebook, exercise,
+                                       exercise.wrong_answers[0]).cells[0].source == replaced
+
+
+def test_without_wrong_answers_keeps_every_other_cell():
+    notebook = _with_wrong_answers()
+    kept = authoring.without_wrong_answers(notebook)
+    assert [c.source for c in kept.cells] == [c.source for c in good_notebook().cells]
+    assert len(notebook.cells) == len(kept.cells) + 3, "the original is not changed"
+
+
+def test_the_generated_exercise_drops_the_wrong_answers():
+    student = authoring.student_notebook(_with_wrong_answers(), "solutions/01_small.ipynb")
+    text = authoring.render(student)
+    assert "wrong-answer" not in text and "abs(2 * x)" not in text and "adds instead" not in text
+    assert text == authoring.render(authoring.student_notebook(good_notebook(),
+                                                               "solutions/01_small.ipynb"))
+
+
+def test_a_generated_exercise_with_a_wrong_answer_is_not_one(tmp_path, student):
+    tampered = copy.deepcopy(student)
+    tampered.cells.append(make_wrong_cell("return 3\n"))
+    with pytest.raises(ValueError, match="holds no 'wrong-answer' cells"):
+        authoring.load_public_tests(write(tampered, tmp_path / "01_small.ipynb"))
 
 
 def test_errors_name_the_cell_and_line(tmp_path):
@@ -188,21 +317,21 @@ def test_several_blocks_in_one_cell_each_become_a_stub():
 def test_hidden_tests_are_removed_and_public_ones_kept(student):
     text = authoring.render(student)
     assert "test_double_negative" not in text and "Negative numbers" not in text
-    assert "test_answer" not in text
+    assert "def test_answer(" not in text
     public = [c for c in student.cells if "public-tests" in c.metadata.get("tags", [])]
-    assert [c.source for c in public] == [PUBLIC_Q1]
+    assert [c.source for c in public] == [PUBLIC_Q1, PUBLIC_Q2]
     assert "return 2 * x" not in text and '"delivery"' not in text
 
 
 def test_check_cells_follow_each_questions_public_tests_and_end_the_notebook(student):
     sources = [cell.source for cell in student.cells]
     assert sources[sources.index(PUBLIC_Q1) + 1] == 'check("q1")'
-    assert 'check("q2")' not in sources  # q2 has no public tests
+    assert sources[sources.index(PUBLIC_Q2) + 1] == 'check("q2")'
     assert sources[-1] == "check_all()"
     generated = [cell.source.split("\n")[-1] for cell in student.cells
                  if cell.metadata.get("labsupport") == {"selfcheck": True}]
     assert generated == ["check, check_all = checker.check, checker.check_all", 'check("q1")',
-                         "check_all()"]
+                         'check("q2")', "check_all()"]
 
 
 def test_student_notebook_is_clean_and_numbered_like_nbstripout(student):
@@ -250,7 +379,7 @@ def test_student_notebook_validates_the_format_first():
 def test_load_public_tests_reads_a_generated_exercise(tmp_path, student):
     exercise = authoring.load_public_tests(write(student, tmp_path / "01_small.ipynb"))
     assert [(q.name, q.points, [t.name for t in q.tests]) for q in exercise.questions] == [
-        ("q1", 2.0, ["test_double_two"]), ("q2", 1.5, [])]
+        ("q1", 2.0, ["test_double_two"]), ("q2", 1.5, ["test_answer_is_a_practice"])]
 
 
 def test_load_public_tests_refuses_a_solution(tmp_path):

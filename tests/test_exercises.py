@@ -1,10 +1,12 @@
-"""Every exercise's tests bite: the solution passes them all, the generated stub passes none.
+"""Every exercise's tests bite: the solution passes them all, the stub and the wrong answers don't.
 
-For each ``solutions/*.ipynb`` three kernels run (each once per module, shared by the tests):
+For each ``solutions/*.ipynb`` these kernels run (each once per module, shared by the tests):
 
 * the solution notebook, then every test (public and hidden) against its globals;
 * the generated exercise as a student receives it (errors allowed), then every graded test;
-* the exercise with the solution's answer cells put back, to see its self-check cells succeed.
+* the exercise with the solution's answer cells put back, to see its self-check cells succeed;
+* each declared wrong answer substituted into the solution (one kernel each, in parallel, see
+  :mod:`labsupport.course.rehearsal`), which must earn at most its ``max_share``.
 
 Tests run inside the kernel with the same ``runner.run_test`` and ``selfcheck.Namespace`` the
 self-check uses. In the student copy of the lab (``labsupport release``) there are no solutions
@@ -14,50 +16,27 @@ and this module skips.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 
-import nbclient
 import nbformat
 import pytest
 
 from labsupport import cli
-from labsupport.course import authoring
+from labsupport.course import authoring, rehearsal
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / authoring.SOLUTIONS).glob("*.ipynb"))
-CELL_TIMEOUT = int(os.environ.get("CELL_TIMEOUT", "120"))
+#: Kernels the wrong answers of one exercise run on at once (the suite shares its cores).
+WORKERS = int(os.environ.get("REHEARSAL_WORKERS", "2"))
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / authoring.SOLUTIONS).is_dir(),
     reason="student copy of the lab: solutions/ is withheld, so there is nothing to check")
 
-#: Runs in the kernel after the notebook: every test of the exercise, outcomes as one JSON line.
-RUN_ALL_TESTS = """
-import dataclasses as _dataclasses, json as _json
-from labsupport.course import authoring as _authoring, runner as _runner, selfcheck as _selfcheck
-_ns = _selfcheck.Namespace(globals())
-print(_json.dumps([_dataclasses.asdict(_runner.run_test(_test, _ns))
-                   for _test in _authoring.load_exercise({path!r}).tests]))
-"""
-
-
-def execute(notebook: nbformat.NotebookNode, cwd: Path,
-            allow_errors: bool) -> nbformat.NotebookNode:
-    """Run ``notebook`` in a fresh python3 kernel started in ``cwd``; return the executed copy."""
-    executed = copy.deepcopy(notebook)
-    client = nbclient.NotebookClient(
-        executed, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=allow_errors,
-        startup_timeout=120, resources={"metadata": {"path": str(cwd)}})
-    client.execute()
-    return executed
-
-
-def stdout_of(cell: nbformat.NotebookNode) -> str:
-    """Everything a cell printed to stdout."""
-    return "".join(output.get("text", "") for output in cell.get("outputs", [])
-                   if output.output_type == "stream" and output.name == "stdout")
+execute = rehearsal.execute
+stdout_of = rehearsal.stdout_of
+run_with_tests = rehearsal.run_with_tests
 
 
 def text_of(cell: nbformat.NotebookNode) -> str:
@@ -67,24 +46,14 @@ def text_of(cell: nbformat.NotebookNode) -> str:
     return stdout_of(cell) + "".join(results)
 
 
-def run_with_tests(notebook: nbformat.NotebookNode, solution: Path, cwd: Path,
-                   allow_errors: bool) -> tuple[nbformat.NotebookNode, list[dict]]:
-    """Execute ``notebook`` followed by every test of ``solution``; return it and the outcomes."""
-    notebook = copy.deepcopy(notebook)
-    notebook.cells.append(nbformat.v4.new_code_cell(RUN_ALL_TESTS.format(path=str(solution))))
-    executed = execute(notebook, cwd, allow_errors)
-    printed = stdout_of(executed.cells[-1]).strip().splitlines()
-    assert printed, f"the test cell printed nothing; its outputs: {executed.cells[-1].outputs}"
-    return executed, json.loads(printed[-1])
-
-
 def answered_exercise(solution_nb: nbformat.NotebookNode,
                       exercise_nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The exercise with each stub cell replaced by the solution's cell for that question."""
     answers = {cell.metadata[authoring.METADATA_KEY]["question"]: cell.source
                for cell in solution_nb.cells
                if cell.cell_type == "code" and cell.metadata.get(authoring.METADATA_KEY)
-               and not set(cell.metadata.get("tags", [])) & set(authoring.TAGS)}
+               and not set(cell.metadata.get("tags", []))
+               & {*authoring.TAGS, authoring.WRONG_TAG}}
     answered = copy.deepcopy(exercise_nb)
     for cell in answered.cells:
         meta = cell.metadata.get(authoring.METADATA_KEY, {})
@@ -123,8 +92,15 @@ def answered_run(solution):
     return execute(notebook, exercise.parent, allow_errors=False)
 
 
+@pytest.fixture(scope="module")
+def wrong_answers(solution) -> rehearsal.Rehearsal:
+    """Every declared wrong answer of the solution, graded in its own kernel."""
+    return rehearsal.rehearse(solution, workers=WORKERS)
+
+
 def test_exercises_are_in_sync(capsys):
-    status = cli.main(["exercises", "check", "--root", str(ROOT)])
+    # The wrong answers are graded by the tests below (the same rehearsal the command runs).
+    status = cli.main(["exercises", "check", "--skip-wrong-answers", "--root", str(ROOT)])
     captured = capsys.readouterr()
     assert status == 0, captured.err
 
@@ -174,3 +150,28 @@ def test_the_self_check_passes_once_answered(solution, answered_run):
             count = len(question.public_tests)
             assert f"{count}/{count} public tests pass" in shown[f'check("{question.name}")']
     assert "not answered" not in shown["check_all()"] and " fails" not in shown["check_all()"]
+
+
+def test_every_question_declares_a_wrong_answer(solution):
+    exercise = authoring.load_exercise(solution)
+    bare = [q.name for q in exercise.questions if not q.wrong_answers]
+    assert not bare, (f"declare the plausible mistakes of {bare} as cells tagged "
+                      f"{authoring.WRONG_TAG!r}, so the check proves they score low")
+
+
+def test_the_wrong_answers_are_graded_where_the_solution_scores_full_marks(wrong_answers):
+    assert not wrong_answers.problems, "\n".join(wrong_answers.problems)
+
+
+def test_no_declared_wrong_answer_scores_more_than_its_max_share(wrong_answers):
+    too_high = [str(verdict) for verdict in wrong_answers.verdicts if not verdict.ok]
+    assert wrong_answers.verdicts and not too_high, "\n".join(too_high)
+
+
+def test_the_generated_exercise_holds_no_wrong_answer(solution):
+    exercise = authoring.read_notebook(ROOT / authoring.EXERCISES / solution.name)
+    assert not [cell for cell in exercise.cells
+                if authoring.WRONG_TAG in cell.metadata.get("tags", [])]
+    text = "\n".join(cell.source for cell in exercise.cells)
+    for wrong in authoring.load_exercise(solution).wrong_answers:
+        assert wrong.description not in text, wrong.description

@@ -12,7 +12,8 @@ import pytest
 
 from labsupport import cli
 from labsupport.course import authoring, release
-from tests.course_notebooks import HIDDEN_Q1, good_notebook, make_notebook, write
+from tests.course_notebooks import (HIDDEN_Q1, good_notebook, make_notebook, make_wrong_cell,
+                                    write)
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_SOLUTIONS = (ROOT / authoring.SOLUTIONS).is_dir()
@@ -97,7 +98,7 @@ def test_secrets_are_each_solution_block_and_each_hidden_test(lab):
         "solutions/01_small.ipynb, cell 2 (solution)",
         "solutions/01_small.ipynb, cell 4 (hidden test)",
         "solutions/01_small.ipynb, cell 5 (solution)",
-        "solutions/01_small.ipynb, cell 6 (hidden test)"]
+        "solutions/01_small.ipynb, cell 7 (hidden test)"]
     assert found[0].text == "return 2 * x"
 
 
@@ -106,6 +107,28 @@ def test_an_answer_in_a_lesson_refuses_the_release(lab, tmp_path):
           lab / "notebooks" / "01_lesson.ipynb")
     with pytest.raises(ValueError, match=r"notebooks/01_lesson.ipynb contains "
                                          r"solutions/01_small.ipynb, cell 2 \(solution\)"):
+        release.write_release(lab, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_lesson_showing_a_declared_wrong_answer_is_released(lab, tmp_path):
+    # A wrong answer is often what a lesson rightly shows (here: the plain doubling a variant
+    # question would not accept); it gives no answer away, so its text is not a secret.
+    notebook = good_notebook()
+    notebook.cells.append(make_wrong_cell("return x + x\n"))
+    write(notebook, lab / "solutions" / "01_small.ipynb")
+    write(make_notebook(nbformat.v4.new_code_cell("def twice(x):\n    return x + x\n")),
+          lab / "notebooks" / "01_lesson.ipynb")
+    plan = release.write_release(lab, tmp_path / "out")
+    assert Path("notebooks/01_lesson.ipynb") in plan.files
+    assert "x + x" not in (tmp_path / "out" / "exercises" / "01_small.ipynb").read_text()
+
+
+def test_a_released_notebook_with_wrong_answer_cells_refuses_the_release(lab, tmp_path):
+    write(make_notebook(nbformat.v4.new_code_cell("y = 1"), make_wrong_cell("y = 2\n")),
+          lab / "notebooks" / "01_lesson.ipynb")
+    with pytest.raises(ValueError, match=r"notebooks/01_lesson.ipynb carries 'wrong-answer' "
+                                         r"cells"):
         release.write_release(lab, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -11,16 +11,20 @@ import nbformat
 import pytest
 
 from labsupport.course import authoring, runner, selfcheck
-from tests.course_notebooks import (HIDDEN_Q1, good_notebook, make_notebook, make_solution_cell,
-                                    make_test_cell, write)
+from tests.course_notebooks import (HIDDEN_Q1, PUBLIC_Q2, good_notebook, make_notebook,
+                                    make_solution_cell, make_test_cell, write)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def exercise(tmp_path) -> Path:
-    """The exercise generated from the synthetic solution, in ``tmp_path/exercises``."""
+    """The exercise generated from the synthetic solution, in ``tmp_path/exercises``, with q2's
+    public tests taken out (as in an exercise built before every question needed one), so the
+    self-check's "no public tests" wording stays covered."""
     student = authoring.student_notebook(good_notebook(), "solutions/01_small.ipynb")
+    student.cells = [cell for cell in student.cells
+                     if cell.source not in (PUBLIC_Q2, 'check("q2")')]
     return write(student, tmp_path / "exercises" / "01_small.ipynb")
 
 
@@ -170,9 +174,10 @@ def test_a_missing_exercise_says_where_it_looked(tmp_path):
 
 
 def notebook_globals(notebook: nbformat.NotebookNode, cwd: Path) -> dict:
-    """Run a notebook's code cells in-process, skipping test and check cells; errors allowed."""
+    """Run a notebook's code cells in-process, skipping test, check and wrong-answer cells;
+    errors allowed."""
     namespace: dict = {"__name__": "__main__"}
-    for cell in notebook.cells:
+    for cell in authoring.without_wrong_answers(notebook).cells:
         tags = set(cell.metadata.get("tags", []))
         if cell.cell_type != "code" or tags & set(authoring.TAGS) \
                 or cell.metadata.get("labsupport") == {"selfcheck": True}:

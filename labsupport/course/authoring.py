@@ -9,12 +9,20 @@ An instructor writes one notebook, ``solutions/NN_topic.ipynb``. In it:
 * tests are code cells tagged ``public-tests`` or ``hidden-tests`` with metadata
   ``{"labsupport": {"question": "q1"}}``; each defines one or more ``def test_<what>(ns):``
   functions (plus imports and helpers), where ``ns`` gives attribute access to the student's
-  notebook namespace.
+  notebook namespace; every question has at least one public test;
+* plausible wrong answers are code cells tagged ``wrong-answer`` with metadata
+  ``{"labsupport": {"question": "q1", "wrong_answer": "<the mistake>", "max_share": 0.5}}``:
+  their source, written at column 0, replaces the content of the question's solution block
+  (parts separated by ``### NEXT BLOCK`` when the answer cell has several blocks). They are
+  neither answers nor tests: :func:`with_wrong_answer` builds the solution notebook with one of
+  them substituted, and ``labsupport exercises check`` proves it earns at most ``max_share`` of
+  the question's points (:mod:`labsupport.course.rehearsal`).
 
 :func:`load_exercise` reads and validates that format; :func:`student_notebook` derives the
 exercise students receive: every solution block becomes ``raise NotImplementedError("q1: ...")``
-at the block's indentation, hidden tests disappear, public tests stay (the self-check reads them
-from the exercise file), and generated cells set up and call the self-check.
+at the block's indentation, hidden tests and wrong answers disappear, public tests stay (the
+self-check reads them from the exercise file), and generated cells set up and call the
+self-check.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import copy
 import json
 import math
 import re
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +43,13 @@ import nbformat
 PUBLIC_TAG = "public-tests"
 HIDDEN_TAG = "hidden-tests"
 TAGS = (PUBLIC_TAG, HIDDEN_TAG)
+#: Cell tag of a declared wrong answer (never in an exercise, never a test).
+WRONG_TAG = "wrong-answer"
+#: The line separating the parts of a wrong answer whose answer cell has several blocks.
+NEXT_BLOCK = "### NEXT BLOCK"
+#: The most of its question's points a wrong answer may earn unless its cell says otherwise.
+DEFAULT_MAX_SHARE = 0.5
+_WRONG_KEYS = {"question", "wrong_answer", "max_share"}
 
 #: The cell-metadata key holding ``question`` (and ``points`` on solution cells).
 METADATA_KEY = "labsupport"
@@ -80,12 +96,41 @@ class Test:
 
 
 @dataclass(frozen=True)
+class WrongAnswer:
+    """A plausible wrong answer to a question, declared by the instructor.
+
+    Attributes
+    ----------
+    question : str
+        The question it answers, e.g. ``"q1"``.
+    description : str
+        What the mistake is, in the instructor's words (the ``wrong_answer`` metadata).
+    parts : tuple of str
+        The code that replaces the content of each solution block of the question's answer
+        cell, one part per block, written at column 0.
+    max_share : float
+        The most of the question's points it may earn, in [0, 1).
+    cell : int
+        The index of its cell in the solution notebook.
+    """
+
+    question: str
+    description: str
+    parts: tuple[str, ...]
+    max_share: float
+    cell: int
+
+
+@dataclass(frozen=True)
 class Question:
-    """A graded question: its name, its total points and its tests (public first)."""
+    """A graded question: its name, its total points, its tests (public first), the wrong
+    answers declared for it and the index of its answer cell in the notebook."""
 
     name: str
     points: float
     tests: tuple[Test, ...]
+    wrong_answers: tuple[WrongAnswer, ...] = ()
+    cell: int = -1
 
     @property
     def public_tests(self) -> tuple[Test, ...]:
@@ -118,6 +163,11 @@ class Exercise:
     def tests(self) -> tuple[Test, ...]:
         """Every test of every question, in question order."""
         return tuple(test for question in self.questions for test in question.tests)
+
+    @property
+    def wrong_answers(self) -> tuple[WrongAnswer, ...]:
+        """Every declared wrong answer, in question order."""
+        return tuple(wrong for question in self.questions for wrong in question.wrong_answers)
 
     @property
     def points(self) -> float:
@@ -253,6 +303,87 @@ def _test_kind(cell: nbformat.NotebookNode, where: str) -> str | None:
     return tags[0] if tags else None
 
 
+def _wrong_answer(cell: nbformat.NotebookNode, index: int, where: str,
+                  solution: bool) -> WrongAnswer:
+    """Read a cell tagged ``wrong-answer`` (its question is checked later, against the rest)."""
+    if cell.cell_type != "code":
+        raise ValueError(f"{where}: a {WRONG_TAG!r} cell must be a code cell.")
+    if not solution:
+        raise ValueError(f"{where}: a generated exercise holds no {WRONG_TAG!r} cells; "
+                         "this file is not one.")
+    if set(cell.metadata.get("tags", [])) & set(TAGS):
+        raise ValueError(f"{where}: a cell is either a test or a {WRONG_TAG!r}, not both.")
+    meta = _labsupport_metadata(cell, where)
+    example = '{"question": "q1", "wrong_answer": "forgets the last item", "max_share": 0.5}'
+    unknown = sorted(set(meta) - _WRONG_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: a {WRONG_TAG!r} cell takes the metadata keys "
+                         f"{sorted(_WRONG_KEYS)}, got unknown {unknown}; e.g. {example}.")
+    name = _question_name(meta, where)
+    description = meta.get("wrong_answer")
+    if not isinstance(description, str) or not description.strip():
+        raise ValueError(f'{where}: a {WRONG_TAG!r} cell needs "wrong_answer", a sentence saying '
+                         f"what the mistake is, e.g. {example}.")
+    share = meta.get("max_share", DEFAULT_MAX_SHARE)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) \
+            or not 0.0 <= share < 1.0:
+        raise ValueError(f"{where}: max_share of wrong answer {description!r} must be a number "
+                         f"in [0, 1) (the most of the question's points it may earn), "
+                         f"got {share!r}.")
+    if _has_markers(cell.source) or any(line.strip().startswith(HINT)
+                                        for line in cell.source.splitlines()):
+        raise ValueError(f"{where}: a {WRONG_TAG!r} cell holds only the code that replaces the "
+                         "solution block, without solution markers or hints.")
+    parts = _split_parts(cell.source)
+    for number, part in enumerate(parts, start=1):
+        if not part.strip():
+            raise ValueError(f"{where}: part {number} of wrong answer {description!r} is empty; "
+                             "write `pass` for a block left empty.")
+    return WrongAnswer(question=name, description=description.strip(), parts=parts,
+                       max_share=float(share), cell=index)
+
+
+def _split_parts(source: str) -> tuple[str, ...]:
+    parts: list[list[str]] = [[]]
+    for line in source.splitlines():
+        if line.strip() == NEXT_BLOCK:
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    return tuple(textwrap.dedent("\n".join(lines)).strip("\n") for lines in parts)
+
+
+def substitute_blocks(source: str, parts: tuple[str, ...], where: str) -> str:
+    """Replace each solution block of an answer cell's ``source`` by the matching part.
+
+    Each part is re-indented to its block's indentation. Raises ValueError when the number of
+    parts is not the number of blocks.
+    """
+    blocks = solution_blocks(source, where)
+    if len(parts) != len(blocks):
+        raise ValueError(f"{where}: the wrong answer has {len(parts)} part(s) but the answer "
+                         f"cell has {len(blocks)} solution block(s); separate one part per "
+                         f"block with a line {NEXT_BLOCK!r}.")
+    lines = source.splitlines()
+    kept: list[str] = []
+    position = 0
+    for block, part in zip(blocks, parts):
+        kept.extend(lines[position:block.begin])
+        kept.extend(f"{block.indent}{line}" if line.strip() else ""
+                    for line in part.splitlines())
+        position = block.end + 1
+    kept.extend(lines[position:])
+    return "\n".join(kept) + ("\n" if source.endswith("\n") else "")
+
+
+def _is_plain_python(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return False
+    return True
+
+
 def _has_markers(source: str) -> bool:
     return any(line.strip() in (BEGIN, END) for line in source.splitlines())
 
@@ -260,9 +391,14 @@ def _has_markers(source: str) -> bool:
 def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exercise:
     """Parse the question and test cells of a solution (or generated exercise) notebook."""
     points: dict[str, float] = {}
+    answers: dict[str, tuple[int, str]] = {}
     tests: dict[str, list[Test]] = {}
+    wrong: list[WrongAnswer] = []
     for index, cell in enumerate(notebook.cells):
         where = _where(path, index)
+        if WRONG_TAG in cell.metadata.get("tags", []):
+            wrong.append(_wrong_answer(cell, index, where, solution))
+            continue
         if cell.cell_type != "code":
             continue
         kind = _test_kind(cell, where)
@@ -285,6 +421,7 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
                                  "give each question one cell (it may hold several blocks) "
                                  "or a new name.")
             points[name] = _points(meta, where)
+            answers[name] = (index, cell.source)
             if solution and not solution_blocks(cell.source, where):
                 raise ValueError(f"{where}: the solution cell of {name!r} has no "
                                  f"{BEGIN!r} ... {END!r} block.")
@@ -292,7 +429,36 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
             solution_blocks(cell.source, where)
             raise ValueError(f'{where}: solution markers need cell metadata {{"{METADATA_KEY}": '
                              '{"question": "q1", "points": 2}}.')
-    return Exercise(path=path, questions=_questions(path, points, tests, solution))
+    questions = _questions(path, points, tests, solution)
+    _check_wrong_answers(path, answers, wrong)
+    return Exercise(path=path, questions=tuple(
+        Question(name=q.name, points=q.points, tests=q.tests, cell=answers[q.name][0],
+                 wrong_answers=tuple(w for w in wrong if w.question == q.name))
+        for q in questions))
+
+
+def _check_wrong_answers(path: Path, answers: dict[str, tuple[int, str]],
+                         wrong: list[WrongAnswer]) -> None:
+    """Each wrong answer names a known question, fits its blocks and leaves valid Python."""
+    seen: dict[tuple[str, str], int] = {}
+    for answer in wrong:
+        where = _where(path, answer.cell)
+        if answer.question not in answers:
+            raise ValueError(f"{where}: wrong answer {answer.description!r} is for question "
+                             f"{answer.question!r}, which has no answer cell; the questions are "
+                             f"{sorted(answers) or 'none'}.")
+        key = (answer.question, answer.description)
+        if key in seen:
+            raise ValueError(f"{where}: question {answer.question!r} already declares the wrong "
+                             f"answer {answer.description!r} (cell {seen[key]}); describe each "
+                             "mistake differently, since the description names it in reports.")
+        seen[key] = answer.cell
+        index, source = answers[answer.question]
+        replaced = substitute_blocks(source, answer.parts, where)
+        if _is_plain_python(source) and not _is_plain_python(replaced):
+            raise ValueError(f"{where}: with wrong answer {answer.description!r} substituted, "
+                             f"the answer cell (cell {index}) is not valid Python; write the "
+                             "code at column 0, as if it stood alone in the block.")
 
 
 def _questions(path: Path, points: dict[str, float], tests: dict[str, list[Test]],
@@ -307,6 +473,11 @@ def _questions(path: Path, points: dict[str, float], tests: dict[str, list[Test]
         if solution and not found:
             raise ValueError(f"{path.name}: question {name!r} has no tests; add a cell tagged "
                              f"{PUBLIC_TAG!r} or {HIDDEN_TAG!r} with metadata "
+                             f'{{"{METADATA_KEY}": {{"question": "{name}"}}}}.')
+        if solution and all(test.hidden for test in found):
+            raise ValueError(f"{path.name}: question {name!r} has no public tests; students "
+                             "need at least one substantive check they can run themselves: add "
+                             f"a cell tagged {PUBLIC_TAG!r} with metadata "
                              f'{{"{METADATA_KEY}": {{"question": "{name}"}}}}.')
         seen: dict[str, Test] = {}
         for test in found:
@@ -358,10 +529,40 @@ def load_exercise(solution: Path | str) -> Exercise:
     ValueError
         When the format is broken: unmatched or empty solution blocks, markers without
         metadata, missing or non-positive points, two solution cells for one question, a test
-        cell for an unknown question, a question without tests, two tests with one name, or a
-        test cell that is not plain Python defining ``def test_...(ns):`` functions.
+        cell for an unknown question, a question without tests or without public tests, two
+        tests with one name, a test cell that is not plain Python defining
+        ``def test_...(ns):`` functions, or a wrong answer whose question is unknown, whose
+        parts do not match the answer cell's blocks, or whose ``max_share`` is outside [0, 1).
     """
     return parse_exercise(read_notebook(solution), solution)
+
+
+def without_wrong_answers(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of a solution notebook without its ``wrong-answer`` cells: what runs top to bottom.
+
+    Everything that executes a solution (nbval, papermill, the exercise tests, the rehearsal of
+    wrong answers) runs this copy, because a wrong answer is a fragment written at column 0
+    (a ``return`` outside a function, say) and would overwrite the real answer if run.
+    """
+    copied = copy.deepcopy(notebook)
+    copied.cells = [cell for cell in copied.cells
+                    if WRONG_TAG not in cell.metadata.get("tags", [])]
+    return copied
+
+
+def with_wrong_answer(notebook: nbformat.NotebookNode, exercise: Exercise,
+                      wrong: WrongAnswer) -> nbformat.NotebookNode:
+    """The solution notebook with ``wrong`` in place of its question's solution blocks.
+
+    ``exercise`` is ``parse_exercise(notebook, ...)``; wrong-answer cells are dropped, so cell
+    indices shift, and the answer cell is found before they are.
+    """
+    copied = copy.deepcopy(notebook)
+    question = exercise.question(wrong.question)
+    answer = copied.cells[question.cell]
+    answer.source = substitute_blocks(answer.source, wrong.parts,
+                                      _where(exercise.path, question.cell))
+    return without_wrong_answers(copied)
 
 
 def load_public_tests(exercise: Path | str) -> Exercise:
@@ -429,7 +630,7 @@ def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
     for index, cell in enumerate(solution_nb.cells):
         where = _where(source_name, index)
         tags = cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and HIDDEN_TAG in tags:
+        if cell.cell_type == "code" and (HIDDEN_TAG in tags or WRONG_TAG in tags):
             continue
         metadata = _cell_metadata(cell)
         if cell.cell_type == "markdown":

@@ -1,5 +1,8 @@
 """The course-authoring subcommands of ``labsupport``: ``exercises build|check`` and ``release``.
 
+``exercises check`` compares ``exercises/`` with a fresh build, then grades every declared wrong
+answer in local kernels (:mod:`labsupport.course.rehearsal`) unless ``--skip-wrong-answers``.
+
 :func:`register` adds them to the command's sub-parsers (called once from ``labsupport.cli``).
 """
 
@@ -9,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from labsupport.course import authoring, release
+from labsupport.course import authoring, rehearsal, release
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -36,6 +39,32 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} exercise(s) out of step with solutions/.", file=sys.stderr)
         return 1
     print("exercises/ is in step with solutions/.")
+    if args.skip_wrong_answers:
+        return 0
+    return _check_wrong_answers(args)
+
+
+def _check_wrong_answers(args: argparse.Namespace) -> int:
+    failures = []
+    for solution in authoring.solution_paths(args.root):
+        result = rehearsal.rehearse(solution, workers=args.workers, progress=True)
+        for verdict in result.verdicts:
+            if verdict.ok:
+                print(f"ok        {solution.name}: {verdict}")
+        failures.extend(result.failures)
+        if not result.verdicts:
+            print(f"warning   {solution.name} declares no wrong answers (cells tagged "
+                  f"{authoring.WRONG_TAG!r}); nothing proves its tests refuse a plausible "
+                  "mistake.", file=sys.stderr)
+    for failure in failures:
+        print(f"too high  {failure}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} problem(s): a declared wrong answer must earn at most its "
+              "max_share of the question's points. Make the tests it passes stricter, or "
+              "split a test so the mistake fails the part that grades the skill.",
+              file=sys.stderr)
+        return 1
+    print("every declared wrong answer scores within its max_share.")
     return 0
 
 
@@ -62,7 +91,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # pylint: disable=p
     build.add_argument("--force", action="store_true",
                        help="overwrite exercise files that were not generated (hand-written)")
     build.set_defaults(handler=_build)
-    check = actions.add_parser("check", help="fail when an exercise is stale, missing or orphaned")
+    check = actions.add_parser(
+        "check", help="fail when an exercise is stale, missing or orphaned, or when a declared "
+                      "wrong answer scores more than its max_share (runs kernels)")
+    check.add_argument("--skip-wrong-answers", action="store_true",
+                       help="only compare exercises/ with solutions/ (no kernels)")
+    check.add_argument("--workers", type=int, default=None,
+                       help="kernels run at once for the wrong answers (default: cores)")
     check.set_defaults(handler=_check)
     for parser in (build, check):
         parser.add_argument("--root", type=Path, default=Path("."),

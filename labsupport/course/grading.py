@@ -36,7 +36,9 @@ from labsupport.course.sandbox import (DEFAULT_UID_BASE, Isolation, KernelGone, 
 
 #: Largest submission file the grader reads.
 MAX_NOTEBOOK_BYTES = 20 * 1024**2
-_SKIPPED_TAGS = {authoring.PUBLIC_TAG, authoring.HIDDEN_TAG}
+#: Cells the grader never runs: tests (they run here, not in the kernel) and declared wrong
+#: answers (only in solution notebooks, which an instructor may grade to try the grader).
+_SKIPPED_TAGS = {authoring.PUBLIC_TAG, authoring.HIDDEN_TAG, authoring.WRONG_TAG}
 _MAX_NOTES = 20
 
 

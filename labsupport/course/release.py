@@ -6,6 +6,13 @@ exercises, the labsupport package, tests, CI set-up, README, environment) and ne
 every hidden test (taken from ``solutions/``) is searched for in every released file, JSON
 strings included. Test files that contain such text are instructor-only and withheld; anywhere
 else the release is refused, because a lesson or a library module would give an answer away.
+
+Declared wrong answers (cells tagged ``wrong-answer``) live only in ``solutions/``, and the
+generated exercises drop them. Their text is *not* searched for: a wrong answer is often a line a
+lesson rightly shows (the library's standard call where a variant is asked for), so matching it
+would refuse honest lessons, and a leaked wrong answer gives no answer away. Instead, any
+released notebook that still carries a ``wrong-answer`` cell (a solution copied into the lessons,
+say) refuses the release.
 """
 
 from __future__ import annotations
@@ -117,6 +124,18 @@ def secrets(root: Path | str) -> tuple[Secret, ...]:
     return tuple(secret for secret in found if secret.text)
 
 
+def _carries_wrong_answers(path: Path) -> bool:
+    """True for a notebook with a cell tagged ``wrong-answer`` (it must come from solutions/)."""
+    if path.suffix != ".ipynb":
+        return False
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return False
+    return any(isinstance(cell, dict) and authoring.WRONG_TAG in
+               (cell.get("metadata", {}) or {}).get("tags", []) for cell in cells)
+
+
 def find_leaks(folder: Path | str, hidden: tuple[Secret, ...]) -> dict[Path, list[str]]:
     """Files under ``folder`` containing any secret: relative path -> origins of what leaked."""
     folder = Path(folder)
@@ -149,7 +168,8 @@ def plan_release(root: Path | str) -> ReleasePlan:
     ------
     ValueError
         When solution or hidden-test text appears in a file outside ``tests/`` (a lesson,
-        exercise or module would give an answer away), naming the file and the source.
+        exercise or module would give an answer away), naming the file and the source, or when
+        a released notebook carries ``wrong-answer`` cells.
     """
     root = Path(root)
     hidden = secrets(root)
@@ -158,7 +178,9 @@ def plan_release(root: Path | str) -> ReleasePlan:
         relative = path.relative_to(root)
         text = searchable_text(path)
         origins = [secret.origin for secret in hidden if secret.text in text]
-        if not origins:
+        if _carries_wrong_answers(path):
+            refused.append(f"{relative} carries {authoring.WRONG_TAG!r} cells (solution material)")
+        elif not origins:
             files.append(relative)
         elif relative.parts[0] in INSTRUCTOR_FOLDERS:
             withheld.append(relative)

@@ -1,0 +1,298 @@
+"""Rehearse the grading of an exercise on the instructor's machine, in local kernels.
+
+A test that passes on a wrong answer hands out points for nothing. A solution notebook declares
+the plausible wrong answers of each question (cells tagged ``wrong-answer``, see
+:mod:`labsupport.course.authoring`); :func:`rehearse` grades each of them the way
+``tests/test_exercises.py`` grades the solution: the solution notebook with that one answer
+substituted runs in a fresh python3 kernel, then the question's tests run inside that kernel
+with the self-check's own :func:`~labsupport.course.runner.run_test`. A wrong answer that earns
+more than its ``max_share`` of the question's points is reported, with the tests it passed.
+
+To keep it quick, a variant runs only as far as its question's last test cell (where a student
+runs ``check``) and only that question's tests; one extra kernel first runs the whole solution
+with each question's tests right after its test cells, proving that stopping there loses nothing.
+Variants run in parallel, one kernel each. Nothing here is sandboxed: it runs the instructor's
+own notebooks, never a student's (that is :mod:`labsupport.course.grading`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbclient
+import nbformat
+from tqdm import tqdm
+
+from labsupport.course import authoring
+
+#: Seconds one cell may run before it is interrupted (a wrong answer may loop forever).
+CELL_TIMEOUT = int(os.environ.get("CELL_TIMEOUT", "120"))
+
+#: Runs in the kernel after the notebook: the chosen tests, outcomes as one JSON line.
+RUN_TESTS = """
+import dataclasses as _dataclasses, json as _json
+from labsupport.course import authoring as _authoring, runner as _runner, selfcheck as _selfcheck
+_ns = _selfcheck.Namespace(globals())
+_wanted = {questions!r}
+print(_json.dumps([_dataclasses.asdict(_runner.run_test(_test, _ns))
+                   for _test in _authoring.load_exercise({path!r}).tests
+                   if _wanted is None or _test.question in _wanted]))
+"""
+
+
+def _client(notebook: nbformat.NotebookNode, cwd: Path, allow_errors: bool,
+            timeout: int) -> nbclient.NotebookClient:
+    return nbclient.NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+        interrupt_on_timeout=allow_errors, startup_timeout=120,
+        resources={"metadata": {"path": str(cwd)}})
+
+
+def execute(notebook: nbformat.NotebookNode, cwd: Path, allow_errors: bool,
+            timeout: int = CELL_TIMEOUT) -> nbformat.NotebookNode:
+    """Run ``notebook`` in a fresh python3 kernel started in ``cwd``; return the executed copy.
+
+    With ``allow_errors`` a failing (or timed-out, hence interrupted) cell does not stop the
+    run, as in the grader; without it the first error raises ``nbclient`` 's CellExecutionError.
+    """
+    executed = copy.deepcopy(notebook)
+    _client(executed, cwd, allow_errors, timeout).execute()
+    return executed
+
+
+def stdout_of(cell: nbformat.NotebookNode) -> str:
+    """Everything a cell printed to stdout."""
+    return "".join(output.get("text", "") for output in cell.get("outputs", [])
+                   if output.output_type == "stream" and output.name == "stdout")
+
+
+def tests_cell(solution: Path, questions: Sequence[str] | None = None) -> nbformat.NotebookNode:
+    """A code cell running the tests of ``questions`` (all when None) of ``solution``."""
+    wanted = None if questions is None else sorted(questions)
+    return nbformat.v4.new_code_cell(RUN_TESTS.format(path=str(solution), questions=wanted))
+
+
+def outcomes_of(cell: nbformat.NotebookNode) -> list[dict] | None:
+    """The outcomes a :func:`tests_cell` printed, or None when it printed none (it failed)."""
+    printed = stdout_of(cell).strip().splitlines()
+    if not printed:
+        return None
+    try:
+        found = json.loads(printed[-1])
+    except ValueError:
+        return None
+    return found if isinstance(found, list) else None
+
+
+def run_with_tests(notebook: nbformat.NotebookNode, solution: Path, cwd: Path,
+                   allow_errors: bool) -> tuple[nbformat.NotebookNode, list[dict]]:
+    """Execute ``notebook`` followed by every test of ``solution``; return it and the outcomes.
+
+    Wrong-answer cells are dropped first (see :func:`authoring.without_wrong_answers`).
+    """
+    notebook = authoring.without_wrong_answers(notebook)
+    notebook.cells.append(tests_cell(solution))
+    executed = execute(notebook, cwd, allow_errors)
+    outcomes = outcomes_of(executed.cells[-1])
+    if outcomes is None:
+        raise RuntimeError(f"the test cell printed no outcomes; its outputs: "
+                           f"{executed.cells[-1].outputs}")
+    return executed, outcomes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one declared wrong answer fared.
+
+    Attributes
+    ----------
+    question, description, max_share
+        The wrong answer (see :class:`authoring.WrongAnswer`).
+    share : float
+        The share of the question's points it earned (tests share a question's points equally,
+        as in the grader).
+    passed : tuple of str
+        The tests it passed: these are the ones handing out points to the mistake.
+    note : str
+        Why it could not be graded, ``""`` when it was.
+    """
+
+    question: str
+    description: str
+    max_share: float
+    share: float
+    passed: tuple[str, ...]
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when it was graded and earned at most ``max_share``."""
+        return not self.note and self.share <= self.max_share + 1e-12
+
+    def __str__(self) -> str:
+        head = f"{self.question}, wrong answer {self.description!r}"
+        if self.note:
+            return f"{head}: could not be graded ({self.note})"
+        earned = (f"{head} earns {self.share:.0%} of the question's points "
+                  f"(allowed: at most {self.max_share:.0%})")
+        if self.ok:
+            return earned
+        return earned + f"; it passes {', '.join(self.passed)}"
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    """The wrong answers of one solution notebook, graded.
+
+    ``problems`` lists what makes the rehearsal itself untrustworthy (the solution failing its
+    own tests where the variants are graded); ``verdicts`` has one entry per wrong answer.
+    """
+
+    solution: Path
+    problems: tuple[str, ...]
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """Every problem and every wrong answer that scores too much, as sentences."""
+        name = self.solution.name
+        return self.problems + tuple(f"{name}: {verdict}" for verdict in self.verdicts
+                                     if not verdict.ok)
+
+
+def _last_test_cell(notebook: nbformat.NotebookNode, question: str) -> int:
+    indices = [index for index, cell in enumerate(notebook.cells)
+               if cell.cell_type == "code" and set(cell.metadata.get("tags", []))
+               & set(authoring.TAGS)
+               and cell.metadata.get(authoring.METADATA_KEY, {}).get("question") == question]
+    return max(indices)
+
+
+def _variant(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
+             wrong: authoring.WrongAnswer) -> nbformat.NotebookNode:
+    substituted = authoring.with_wrong_answer(notebook, exercise, wrong)
+    substituted.cells = substituted.cells[:_last_test_cell(substituted, wrong.question) + 1]
+    substituted.cells.append(tests_cell(exercise.path, [wrong.question]))
+    return substituted
+
+
+def _baseline(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
+              questions: Sequence[str]) -> nbformat.NotebookNode:
+    """The solution with each question's tests run right after that question's test cells."""
+    plain = authoring.without_wrong_answers(notebook)
+    after = {_last_test_cell(plain, name): name for name in questions}
+    cells = []
+    for index, cell in enumerate(plain.cells):
+        cells.append(cell)
+        if index in after:
+            cells.append(tests_cell(exercise.path, [after[index]]))
+    plain.cells = cells
+    return plain
+
+
+def _share(outcomes: list[dict], question: authoring.Question) -> tuple[float, tuple[str, ...]]:
+    passed = tuple(o["test"] for o in outcomes if o["question"] == question.name and o["passed"])
+    return len(passed) / len(question.tests), passed
+
+
+async def _run_all(notebooks: list[nbformat.NotebookNode], cwd: Path, workers: int,
+                   progress: bool) -> list[nbformat.NotebookNode | BaseException]:
+    semaphore = asyncio.Semaphore(workers)
+    meter = tqdm(total=len(notebooks), desc="wrong answers", unit="kernel", disable=not progress,
+               file=sys.stderr)
+
+    async def run(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | BaseException:
+        async with semaphore:
+            executed = copy.deepcopy(notebook)
+            try:
+                await _client(executed, cwd, True, CELL_TIMEOUT).async_execute()
+            except Exception as error:  # pylint: disable=broad-exception-caught
+                return error  # a dead kernel: reported as "could not be graded"
+            finally:
+                meter.update()
+            return executed
+
+    try:
+        return list(await asyncio.gather(*(run(notebook) for notebook in notebooks)))
+    finally:
+        meter.close()
+
+
+def rehearse(solution: Path | str, workers: int | None = None,
+             progress: bool = False) -> Rehearsal:
+    """Grade every wrong answer declared in ``solution`` (plus one baseline run).
+
+    Parameters
+    ----------
+    solution : Path or str
+        A solution notebook, ``solutions/NN_topic.ipynb``.
+    workers : int, optional
+        Kernels run at once (default: the number of cores).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    Rehearsal
+        One verdict per wrong answer, and the problems of the baseline run.
+
+    Raises
+    ------
+    ValueError
+        When the notebook is not a valid exercise (see :func:`authoring.load_exercise`).
+    """
+    solution = Path(solution).resolve()
+    notebook = authoring.read_notebook(solution)
+    exercise = authoring.parse_exercise(notebook, solution)
+    wrong = exercise.wrong_answers
+    if not wrong:
+        return Rehearsal(solution, (), ())
+    graded = sorted({w.question for w in wrong})
+    jobs = [_baseline(notebook, exercise, graded)] + [_variant(notebook, exercise, w)
+                                                      for w in wrong]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    results = asyncio.run(_run_all(jobs, solution.parent, workers, progress))
+    problems = _baseline_problems(solution, exercise, graded, results[0])
+    verdicts = []
+    for answer, result in zip(wrong, results[1:]):
+        question = exercise.question(answer.question)
+        outcomes = None if isinstance(result, BaseException) else outcomes_of(result.cells[-1])
+        if outcomes is None:
+            note = (f"{type(result).__name__}: {result}" if isinstance(result, BaseException)
+                    else "the tests printed no outcomes; did they time out?")
+            verdicts.append(Verdict(answer.question, answer.description, answer.max_share,
+                                    0.0, (), note))
+            continue
+        share, passed = _share(outcomes, question)
+        verdicts.append(Verdict(answer.question, answer.description, answer.max_share, share,
+                                passed))
+    return Rehearsal(solution, problems, tuple(verdicts))
+
+
+def _baseline_problems(solution: Path, exercise: authoring.Exercise, graded: list[str],
+                       result: nbformat.NotebookNode | BaseException) -> tuple[str, ...]:
+    if isinstance(result, BaseException):
+        return (f"{solution.name}: the solution did not run ({type(result).__name__}: "
+                f"{result})",)
+    found = {}
+    for cell in result.cells:
+        outcomes = outcomes_of(cell) if cell.source.startswith(RUN_TESTS[:20]) else None
+        for outcome in outcomes or []:
+            found[(outcome["question"], outcome["test"])] = outcome
+    problems = []
+    for name in graded:
+        for test in exercise.question(name).tests:
+            outcome = found.get((name, test.name))
+            if outcome is None or not outcome["passed"]:
+                why = "did not run" if outcome is None else outcome["message"]
+                problems.append(f"{solution.name}: the solution fails {name} {test.name} when "
+                                f"the tests run right after {name}'s test cells ({why}); a "
+                                "test must not need cells further down")
+    return tuple(problems)

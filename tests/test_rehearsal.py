@@ -1,0 +1,98 @@
+"""Grading declared wrong answers in local kernels (labsupport.course.rehearsal).
+
+A small synthetic lab (tests.course_notebooks) declares three wrong answers: two that the tests
+refuse and one that is in fact right, which must be reported, naming its question and its
+description. Each wrong answer runs in its own kernel, so this module starts a handful.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labsupport import cli
+from labsupport.course import authoring, rehearsal
+from tests.course_notebooks import good_notebook, make_test_cell, make_wrong_cell, write
+
+
+def _solution() -> nbformat.NotebookNode:
+    notebook = good_notebook()
+    notebook.cells += [
+        make_wrong_cell("return x + 2\n", description="adds two"),
+        make_wrong_cell("return x * 2\n", description="multiplies, which is right after all"),
+        make_wrong_cell('ANSWER_Q2 = "deployment"\n', question="q2",
+                        description="confuses the two CDs", max_share=0.25),
+    ]
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Path:
+    """A lab whose one solution declares the three wrong answers, exercises built."""
+    root = tmp_path_factory.mktemp("lab")
+    write(_solution(), root / "solutions" / "01_small.ipynb")
+    authoring.build_exercises(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def result(lab) -> rehearsal.Rehearsal:
+    """The rehearsal of the lab's solution."""
+    return rehearsal.rehearse(lab / "solutions" / "01_small.ipynb", workers=2)
+
+
+def test_each_wrong_answer_gets_a_verdict_with_its_share(result):
+    assert [(v.question, v.description, v.share, v.passed) for v in result.verdicts] == [
+        ("q1", "adds two", 0.5, ("test_double_two",)),
+        ("q1", "multiplies, which is right after all", 1.0,
+         ("test_double_two", "test_double_negative")),
+        ("q2", "confuses the two CDs", 0.5, ("test_answer_is_a_practice",))]
+    assert not result.problems
+
+
+def test_a_wrong_answer_earning_more_than_its_share_is_reported(result):
+    assert [v.ok for v in result.verdicts] == [True, False, False]
+    assert result.failures == (
+        "01_small.ipynb: q1, wrong answer 'multiplies, which is right after all' earns 100% of "
+        "the question's points (allowed: at most 50%); it passes test_double_two, "
+        "test_double_negative",
+        "01_small.ipynb: q2, wrong answer 'confuses the two CDs' earns 50% of the question's "
+        "points (allowed: at most 25%); it passes test_answer_is_a_practice")
+
+
+def test_the_check_command_fails_naming_the_question_and_the_wrong_answer(lab, capsys):
+    status = cli.main(["exercises", "check", "--root", str(lab), "--workers", "2"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "exercises/ is in step with solutions/." in captured.out
+    assert "ok        01_small.ipynb: q1, wrong answer 'adds two' earns 50%" in captured.out
+    assert ("too high  01_small.ipynb: q1, wrong answer 'multiplies, which is right after all' "
+            "earns 100%") in captured.err
+    assert "2 problem(s)" in captured.err
+
+
+def test_the_check_command_can_skip_the_kernels(lab, capsys):
+    assert cli.main(["exercises", "check", "--root", str(lab), "--skip-wrong-answers"]) == 0
+    assert "wrong answer" not in capsys.readouterr().out
+
+
+def test_a_test_that_needs_cells_further_down_makes_the_rehearsal_untrustworthy(tmp_path):
+    notebook = good_notebook()
+    notebook.cells.insert(5, make_test_cell("def test_uses_later(ns):\n    assert ns.LATER\n",
+                                            tag="hidden-tests"))
+    notebook.cells += [nbformat.v4.new_code_cell("LATER = True"),
+                       make_wrong_cell("return x + 2\n", description="adds two")]
+    path = write(notebook, tmp_path / "solutions" / "01_small.ipynb")
+    found = rehearsal.rehearse(path, workers=2)
+    assert len(found.problems) == 1
+    assert found.problems[0].startswith(
+        "01_small.ipynb: the solution fails q1 test_uses_later when the tests run right after "
+        "q1's test cells")
+    assert found.verdicts[0].share == pytest.approx(1 / 3)
+
+
+def test_an_exercise_without_wrong_answers_runs_no_kernel(tmp_path):
+    path = write(good_notebook(), tmp_path / "s.ipynb")
+    assert rehearsal.rehearse(path) == rehearsal.Rehearsal(path.resolve(), (), ())
