@@ -28,7 +28,7 @@ SWEEP_SEEDS = (1, 7, 42, 1234, 2026)
 SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     "notebooks/01_cicd_for_ml.ipynb": {"N_SAMPLES": 800, "N_EVALUATION": 600},
     "notebooks/02_data_drift.ipynb": {"N_REFERENCE": 1000, "N_CURRENT": 1000,
-                                      "N_SIMULATIONS": 100, "N_LARGE": 50_000,
+                                      "N_SIMULATIONS": 100, "N_DRAWS": 20,
                                       "N_BATCHES": 8, "BATCH_SIZE": 300},
 }
 
