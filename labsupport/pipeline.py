@@ -5,7 +5,12 @@ and the model's settings. :func:`run` takes it through the stages a real ML pipe
 
     lint -> test -> validate -> train -> gate -> deploy
 
-and stops at the first stage that fails, exactly as a CI server does. Lint and test run the real
+and stops at the first stage that fails, exactly as a CI server does. They map onto the three
+stages of the lecture (:data:`PHASES`): the *build* of an ML system is training, which turns the
+code and the data into the artifact that ships (a pickled model plus its feature code, named by a
+hash of its bytes); the cheap *tests* of the inputs (lint, unit tests, data validation) run before
+that expensive build and the test of its output (the quality gate) after it; *deploy* publishes
+exactly the artifact that was built and tested. Lint and test run the real
 tools (pylint and pytest) in a subprocess on files written to a throw-away workspace; the deploy
 stage writes the model into a :class:`Registry` folder. In "delivery" mode the pipeline stops at a
 staged release that a person promotes; in "deployment" mode it promotes automatically.
@@ -14,6 +19,7 @@ staged release that a person promotes; in "deployment" mode it promotes automati
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import pickle
@@ -38,6 +44,16 @@ from labsupport import validation
 
 #: The stages in the order they run.
 STAGES = ("lint", "test", "validate", "train", "gate", "deploy")
+#: The lecture's three stages (build, test, deploy), in the order their first stage runs, and the
+#: pipeline stages that belong to each. Training is the build: it makes the artifact that ships.
+PHASES = MappingProxyType({
+    "test": ("lint", "test", "validate", "gate"),
+    "build": ("train",),
+    "deploy": ("deploy",),
+})
+#: The lecture's stage each pipeline stage belongs to.
+PHASE_OF_STAGE = MappingProxyType({stage: phase for phase, stages in PHASES.items()
+                                   for stage in stages})
 #: The two ways a pipeline can end: a person promotes (delivery) or the pipeline does (deployment).
 MODES = ("delivery", "deployment")
 #: The label column of the sensor data.
@@ -153,8 +169,10 @@ class PipelineRun:
         return self.results[-1].status == "passed"
 
     def to_frame(self) -> pd.DataFrame:
-        """The stages as a table (one row per stage)."""
-        return pd.DataFrame([vars(r) for r in self.results]).set_index("stage")
+        """The stages as a table (one row per stage), with the lecture's stage (``phase``)."""
+        frame = pd.DataFrame([vars(r) for r in self.results]).set_index("stage")
+        frame.insert(0, "phase", [PHASE_OF_STAGE[stage] for stage in frame.index])
+        return frame
 
     def raise_for_status(self) -> None:
         """Raise :class:`ReleaseBlocked` if a stage failed, as a red CI run does."""
@@ -191,6 +209,12 @@ class Model:
     def accuracy(self, data: pd.DataFrame) -> float:
         """Accuracy on labelled readings."""
         return float(accuracy_score(data[LABEL], self.predict(data)))
+
+    def artifact(self) -> str:
+        """Name of the built artifact: the first 12 hex digits of the SHA-256 of its bytes."""
+        digest = hashlib.sha256(self.code.encode())
+        digest.update(pickle.dumps(self.estimator))
+        return digest.hexdigest()[:12]
 
 
 def load_features(code: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -230,7 +254,7 @@ class Registry:
         folder.mkdir()
         (folder / "features.py").write_text(model.code)
         (folder / "model.pkl").write_bytes(pickle.dumps(model.estimator))
-        card = {"version": version, "metrics": dict(metrics)}
+        card = {"version": version, "artifact": model.artifact(), "metrics": dict(metrics)}
         (folder / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True))
         return version
 
@@ -260,7 +284,8 @@ class Registry:
         rows = []
         for version in self.versions():
             card = json.loads((self.root / version / "card.json").read_text())
-            rows.append({"version": version, **card["metrics"], "live": version == live})
+            rows.append({"version": version, "artifact": card.get("artifact"), **card["metrics"],
+                         "live": version == live})
         return pd.DataFrame(rows)
 
 
@@ -342,8 +367,8 @@ def _train(change: Change) -> tuple[StageResult, Model | None]:
         return StageResult("train", "failed", f"{type(error).__name__}: {error}"), None
     model = Model(code=change.code, estimator=estimator)
     n_inputs = features.shape[1]
-    return StageResult("train", "passed", f"trained on {len(change.data)} rows, "
-                                          f"{n_inputs} inputs"), model
+    return StageResult("train", "passed", f"built model artifact {model.artifact()}: trained on "
+                                          f"{len(change.data)} rows, {n_inputs} inputs"), model
 
 
 def _gate(model: Model, gate: Gate, evaluation: pd.DataFrame,
@@ -410,7 +435,8 @@ def run(change: Change, registry: Registry, evaluation: pd.DataFrame, *,
             version = registry.publish(model, metrics)
             if mode == "deployment":
                 registry.promote(version)
-                result = StageResult("deploy", "passed", f"{version} is live")
+                result = StageResult("deploy", "passed",
+                                     f"{version} (artifact {model.artifact()}) is live")
             else:
                 result = StageResult("deploy", "waiting",
                                      f"{version} staged; a person promotes it with "

@@ -84,33 +84,96 @@ def monitor_timeline(ax: Axes, log: pd.DataFrame,
 
 
 def p_value_bars(ax: Axes, report_frame: pd.DataFrame, alpha: float) -> Axes:
-    """Raw and adjusted p-values per column of a drift report (lesson 02), with ``alpha``."""
+    """Raw and adjusted p-values per column of a drift report (lesson 02), with ``alpha``.
+
+    On a log scale, so that the tiny p-values of the columns that really drifted show as long
+    bars (a linear scale squashes them to nothing); the dashed line is ``alpha``.
+    """
     positions = np.arange(len(report_frame))
-    ax.bar(positions - 0.2, report_frame["p_value"], width=0.4, color=REFERENCE_COLOR,
-           label="p-value")
-    ax.bar(positions + 0.2, report_frame["p_adjusted"], width=0.4, color=CURRENT_COLOR,
-           label="adjusted")
+    floor = np.finfo(float).tiny
+    raw = np.maximum(report_frame["p_value"].to_numpy(dtype=float), floor)
+    adjusted = np.maximum(report_frame["p_adjusted"].to_numpy(dtype=float), floor)
+    ax.bar(positions - 0.2, raw, width=0.4, color=REFERENCE_COLOR, label="p-value")
+    ax.bar(positions + 0.2, adjusted, width=0.4, color=CURRENT_COLOR, label="adjusted")
     ax.axhline(alpha, color=ALERT_COLOR, linestyle="--", linewidth=1, label=f"alpha = {alpha}")
+    ax.set_yscale("log")
+    ax.set_ylim(min(raw.min(), adjusted.min(), alpha) / 3, 1.5)
     ax.set_xticks(positions)
     ax.set_xticklabels(report_frame.index, rotation=90)
-    ax.set_ylabel("p-value")
+    ax.set_ylabel("p-value (log scale)")
     ax.legend(fontsize="small")
     return ax
 
 
-def release_risk(ax: Axes, comparison: pd.DataFrame) -> Axes:
-    """Chance that a release batch fails, against its size (lesson 01).
+def ecdf_gap(ax: Axes, reference: Sequence[float], current: Sequence[float]) -> Axes:
+    """The two empirical CDFs of a column and their largest vertical gap, the KS statistic.
 
-    ``comparison`` is :func:`labsupport.batches.compare_batch_sizes`'s table: the theory is drawn
-    as a line, the simulated failure rates as points on it.
+    Lesson 02 (Kolmogorov-Smirnov). The gap is marked by a vertical segment at the value where
+    it occurs, labelled with its size.
+    """
+    reference = np.sort(np.asarray(reference, dtype=float))
+    current = np.sort(np.asarray(current, dtype=float))
+    points = np.concatenate([reference, current])
+    cdf_reference = np.searchsorted(reference, points, side="right") / reference.size
+    cdf_current = np.searchsorted(current, points, side="right") / current.size
+    widest = int(np.argmax(np.abs(cdf_reference - cdf_current)))
+    for values, color, name in ((reference, REFERENCE_COLOR, "reference"),
+                                (current, CURRENT_COLOR, "current")):
+        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", color=color,
+                label=f"{name} (n={values.size})")
+    gap = abs(cdf_reference[widest] - cdf_current[widest])
+    ax.vlines(points[widest], min(cdf_reference[widest], cdf_current[widest]),
+              max(cdf_reference[widest], cdf_current[widest]), color=ALERT_COLOR, linewidth=2.5,
+              label=f"largest gap = {gap:.3f}")
+    ax.set_xlabel("value")
+    ax.set_ylabel("share of rows at or below")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left")
+    return ax
+
+
+def psi_bins(ax: Axes, reference_shares: Sequence[float], current_shares: Sequence[float]) -> Axes:
+    """Reference and current share of each PSI bin, with each bin's term of the sum (lesson 02).
+
+    Bars are the shares; the numbers above each pair are that bin's ``(c - r) ln(c / r)``.
+    Shares are drawn as given: pass them after the empty-bin floor if you want to see it.
+    """
+    r = np.asarray(reference_shares, dtype=float)
+    c = np.asarray(current_shares, dtype=float)
+    positions = np.arange(r.size)
+    ax.bar(positions - 0.2, r, width=0.4, color=REFERENCE_COLOR, label="reference share")
+    ax.bar(positions + 0.2, c, width=0.4, color=CURRENT_COLOR, label="current share")
+    terms = (c - r) * np.log(c / r)
+    for position, height, term in zip(positions, np.maximum(r, c), terms):
+        ax.annotate(f"{term:.3f}", (position, height), textcoords="offset points", xytext=(0, 2),
+                    ha="center", fontsize="x-small")
+    ax.set_xticks(positions)
+    ax.set_xticklabels([str(b + 1) for b in positions])
+    ax.set_xlabel("bin (reference quantiles)")
+    ax.set_ylabel("share of rows")
+    ax.set_title(f"PSI = sum of the terms = {terms.sum():.3f}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def release_risk(ax: Axes, comparison: pd.DataFrame, column: str = "failed_releases", *,
+                 ylabel: str | None = None) -> Axes:
+    """One column of :func:`labsupport.batches.compare_batch_sizes` against the batch size.
+
+    Lesson 01. The theory (``<column>_theory``) is drawn as a line, the simulation as points on
+    it; a column without a theory (``suspects``) is drawn as a line only.
     """
     sizes = comparison.index.to_numpy()
-    ax.plot(sizes, comparison["theory"], color=REFERENCE_COLOR, label="theory: 1 - (1 - p)^k")
-    ax.scatter(sizes, comparison["failure_rate"], color=CURRENT_COLOR, zorder=3,
-               label="simulated")
+    theory = f"{column}_theory"
+    if theory in comparison.columns:
+        ax.plot(sizes, comparison[theory], color=REFERENCE_COLOR, label="theory")
+        ax.scatter(sizes, comparison[column], color=CURRENT_COLOR, zorder=3, s=14,
+                   label="simulated")
+    else:
+        ax.plot(sizes, comparison[column], color=REFERENCE_COLOR, label=column)
     ax.set_xlabel("changes per release (k)")
-    ax.set_ylabel("share of releases that fail")
-    ax.set_ylim(0, 1.02)
+    ax.set_ylabel(ylabel or column.replace("_", " "))
+    ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return ax

@@ -310,3 +310,28 @@ def test_chi_square_on_a_single_category_everywhere_reports_no_drift():
     result = drift.chi_square_test(np.array(["a"] * 200, dtype=object),
                                    np.array(["a"] * 100, dtype=object))
     assert (result.statistic, result.p_value, result.drifted) == (0.0, 1.0, False)
+
+
+def test_ks_test_columns_equals_scipy_column_by_column():
+    rng = np.random.default_rng(5)
+    reference = rng.normal(size=(300, 6))
+    current = rng.normal(0.1, 1.0, size=(200, 6))
+    current[:, 5] = np.round(current[:, 5])            # ties
+    reference[:, 5] = np.round(reference[:, 5])
+    table = drift.ks_test_columns(reference, current)
+    for column in range(6):
+        expected = stats.ks_2samp(reference[:, column], current[:, column], method="asymp")
+        assert table.loc[column, "statistic"] == pytest.approx(expected.statistic, abs=1e-12)
+        assert table.loc[column, "p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+        assert table.loc[column, "statistic"] == pytest.approx(
+            drift.ks_test(reference[:, column], current[:, column]).statistic)
+    assert table["drifted"].tolist() == (table["p_value"] < 0.05).tolist()
+
+
+@pytest.mark.parametrize("reference, current", [
+    (np.zeros((5, 2)), np.zeros((5, 3))), (np.zeros(5), np.zeros(5)),
+    (np.zeros((0, 2)), np.zeros((4, 2))), (np.full((3, 1), np.nan), np.zeros((3, 1))),
+])
+def test_ks_test_columns_refuses_bad_shapes_and_missing_values(reference, current):
+    with pytest.raises(ValueError):
+        drift.ks_test_columns(reference, current)

@@ -126,3 +126,26 @@ def test_lint_and_test_results_are_reused_for_identical_code():
     assert pipeline.lint_score.cache_info().hits > before
     assert pipeline.lint_score(pipeline.EXAMPLE_CODE + "\n\ndef Bad(x):\n    return x\n")[0] \
         < first[0]
+
+
+def test_every_stage_belongs_to_one_of_the_lectures_three_stages():
+    assert set(pipeline.PHASES) == {"build", "test", "deploy"}
+    grouped = [stage for stages in pipeline.PHASES.values() for stage in stages]
+    assert sorted(grouped) == sorted(pipeline.STAGES), "each stage in exactly one phase"
+    assert pipeline.PHASE_OF_STAGE["train"] == "build"
+    assert pipeline.PHASE_OF_STAGE["deploy"] == "deploy"
+
+
+def test_the_artifact_built_by_train_is_the_one_deployed(data, registry):
+    train, evaluation = data
+    run = pipeline.run(pipeline.example_change(train), registry, evaluation)
+    frame = run.to_frame()
+    assert frame["phase"].tolist() == [pipeline.PHASE_OF_STAGE[s] for s in pipeline.STAGES]
+    artifact = registry.history().loc[0, "artifact"]
+    assert len(artifact) == 12
+    assert f"built model artifact {artifact}" in frame.loc["train", "detail"]
+    assert artifact in frame.loc["deploy", "detail"]
+    changed = pipeline.run(pipeline.sabotage(pipeline.example_change(train), "gate"), registry,
+                           evaluation)
+    assert artifact not in changed.to_frame().loc["train", "detail"], \
+        "other settings build another artifact"

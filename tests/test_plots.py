@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
+from scipy import stats
 
 from labsupport import batches, plots
 
@@ -59,19 +60,57 @@ def test_monitor_timeline_marks_retraining_and_alerts(ax):
     assert len(ax.patches) == 4
 
 
-def test_p_value_bars_show_both_p_values_and_alpha(ax):
-    frame = pd.DataFrame({"p_value": [0.01, 0.2], "p_adjusted": [0.02, 0.2]}, index=["a", "b"])
+def test_p_value_bars_show_both_p_values_and_alpha_on_a_log_scale(ax):
+    frame = pd.DataFrame({"p_value": [1e-9, 0.2], "p_adjusted": [2e-9, 0.2]}, index=["a", "b"])
     plots.p_value_bars(ax, frame, alpha=0.05)
-    assert [p.get_height() for p in ax.patches] == [0.01, 0.2, 0.02, 0.2]
+    assert [p.get_height() for p in ax.patches] == [1e-9, 0.2, 2e-9, 0.2]
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylim()[0] < 1e-9, "the smallest bar must be visible above the bottom"
     assert any(list(line.get_ydata()) == [0.05, 0.05] for line in ax.get_lines())
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
 
 
+def test_p_value_bars_survive_a_p_value_of_zero(ax):
+    frame = pd.DataFrame({"p_value": [0.0], "p_adjusted": [0.0]}, index=["a"])
+    plots.p_value_bars(ax, frame, alpha=0.05)
+    assert all(p.get_height() > 0 for p in ax.patches)
+
+
+def test_ecdf_gap_marks_the_ks_statistic(ax):
+    rng = np.random.default_rng(1)
+    reference, current = rng.normal(size=300), rng.normal(0.5, 1, 200)
+    returned = plots.ecdf_gap(ax, reference, current)
+    assert returned is ax
+    (segment,) = ax.collections
+    low, high = segment.get_segments()[0][:, 1]
+    assert abs(high - low) == pytest.approx(stats.ks_2samp(reference, current).statistic)
+    first, second = ax.get_lines()[:2]
+    assert first.get_ydata()[-1] == pytest.approx(1.0) and second.get_ydata()[-1] == 1.0
+
+
+def test_psi_bins_write_each_bins_term_and_their_sum(ax):
+    r, c = np.full(4, 0.25), np.array([0.1, 0.2, 0.3, 0.4])
+    plots.psi_bins(ax, r, c)
+    terms = (c - r) * np.log(c / r)
+    assert [float(t.get_text()) for t in ax.texts] == pytest.approx(terms.round(3).tolist())
+    assert ax.get_title() == f"PSI = sum of the terms = {terms.sum():.3f}"
+    assert [p.get_height() for p in ax.patches] == [*r, *c]
+
+
 def test_release_risk_draws_theory_as_a_line_and_simulation_as_points(ax):
     comparison = batches.compare_batch_sizes([1, 10, 30], 0.05, 3000, np.random.default_rng(0))
-    returned = plots.release_risk(ax, comparison)
+    returned = plots.release_risk(ax, comparison, "failed_releases")
     assert returned is ax
     line, = ax.get_lines()
-    np.testing.assert_allclose(line.get_ydata(), comparison["theory"])
+    np.testing.assert_allclose(line.get_ydata(), comparison["failed_releases_theory"])
     points = ax.collections[0].get_offsets()
-    np.testing.assert_allclose(points[:, 1], comparison["failure_rate"])
+    np.testing.assert_allclose(points[:, 1], comparison["failed_releases"])
+    assert ax.get_ylabel() == "failed releases"
+
+
+def test_release_risk_draws_a_column_without_theory_as_a_line(ax):
+    comparison = batches.compare_batch_sizes([1, 10, 30], 0.05, 3000, np.random.default_rng(0))
+    plots.release_risk(ax, comparison, "suspects", ylabel="changes to search")
+    line, = ax.get_lines()
+    assert list(line.get_ydata()) == [1, 10, 30] and not ax.collections
+    assert ax.get_ylabel() == "changes to search"

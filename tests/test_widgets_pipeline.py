@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from labsupport import batches, pipeline
@@ -11,21 +12,27 @@ from labsupport.widgets import pipeline as pipeline_widgets
 
 def test_release_explorer_follows_its_sliders():
     explorer = pipeline_widgets.ReleaseRiskExplorer(seed=1, batch_size=1, p_bug=0.05)
-    small = explorer.result
+    assert list(explorer.summary().columns) == ["single changes", "single changes (theory)",
+                                               "batches of 1", "batches of 1 (theory)"]
     explorer.batch_size.value = 40
-    assert explorer.result.batch_size == 40
-    assert explorer.result.failure_rate > small.failure_rate
-    assert explorer.summary()["failure rate (theory)"] == pytest.approx(
-        batches.batch_failure_probability(0.05, 40), abs=1e-3)
+    summary = explorer.summary()
+    assert summary.loc["releases", "batches of 40"] == 5000 // 40
+    assert summary.loc["failed releases", "batches of 40"] \
+        < summary.loc["failed releases", "single changes"], "the same work fails fewer times"
+    assert summary.loc["good changes held back per failure", "batches of 40"] > 30
+    assert summary.loc["failed releases", "batches of 40 (theory)"] == pytest.approx(
+        125 * batches.batch_failure_probability(0.05, 40), abs=0.05)
+    assert summary.loc["changes to search per failure", "batches of 40"] == 40
     explorer.p_bug.value = 0.0
-    assert explorer.result.failed_releases == 0
+    assert explorer.summary().loc["failed releases"].eq(0).all()
 
 
 def test_release_explorer_matches_the_static_computation():
     explorer = pipeline_widgets.ReleaseRiskExplorer(seed=4, n_changes=1000, batch_size=7,
                                                     p_bug=0.1)
-    static = batches.simulate_releases(1000, 7, 0.1, np.random.default_rng(4))
-    assert explorer.result == static
+    static = batches.compare_batch_sizes([1, 7], 0.1, 1000, np.random.default_rng(4))
+    pd.testing.assert_frame_equal(explorer.table, static)
+    assert explorer.output.outputs, "the output area was not drawn"
 
 
 def test_pipeline_playground_reruns_when_a_stage_is_broken():

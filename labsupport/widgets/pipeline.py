@@ -17,8 +17,22 @@ from IPython.display import clear_output, display
 from labsupport import batches, pipeline
 
 
+#: The rows of :meth:`ReleaseRiskExplorer.summary`: (label, column of compare_batch_sizes).
+RELEASE_COSTS = (
+    ("releases", "releases"),
+    ("failed releases", "failed_releases"),
+    ("good changes held back per failure", "held_back_per_failure"),
+    ("changes to search per failure", "suspects"),
+    ("pipeline runs to find the culprit (bisection)", "bisection_runs"),
+    ("good changes held back in total", "held_back_total"),
+)
+
+
 class ReleaseRiskExplorer:
-    """Move the batch size and the bug rate; see how often a release fails and what it costs.
+    """Ship the same work in batches of a chosen size; compare its failures with single changes.
+
+    A view over :func:`labsupport.batches.compare_batch_sizes` for batch sizes 1 and the slider's
+    value: how many releases fail, and what each failure costs.
 
     Parameters
     ----------
@@ -26,12 +40,12 @@ class ReleaseRiskExplorer:
         Seed of the simulation; the same seed is reused at every move, so what changes on screen
         is caused by the sliders alone.
     n_changes
-        Changes shipped in each simulation.
+        The fixed amount of work: changes shipped in each simulation.
     batch_size, p_bug
         Starting values of the sliders.
     """
 
-    def __init__(self, seed: int = 0, n_changes: int = 2000, batch_size: int = 10,
+    def __init__(self, seed: int = 0, n_changes: int = 5000, batch_size: int = 10,
                  p_bug: float = 0.05) -> None:
         self.seed = seed
         self.n_changes = n_changes
@@ -41,32 +55,38 @@ class ReleaseRiskExplorer:
                                          readout_format=".2f", description="P(bug)")
         self.output = widgets.Output()
         self.view = widgets.VBox([self.batch_size, self.p_bug, self.output])
-        self.result: batches.ReleaseSimulation | None = None
+        self.table: pd.DataFrame | None = None
         for control in (self.batch_size, self.p_bug):
             control.observe(self.update, names="value")
         self.update()
 
-    def summary(self) -> pd.Series:
-        """The figures shown under the sliders (simulated beside theory)."""
-        size, p_bug = self.batch_size.value, self.p_bug.value
-        return pd.Series(dtype=object, name=f"batch size {size}", data={
-            "releases": self.result.n_releases,
-            "failed releases": self.result.failed_releases,
-            "failure rate (simulated)": round(self.result.failure_rate, 3),
-            "failure rate (theory)": round(batches.batch_failure_probability(p_bug, size), 3),
-            "good changes held back per bug": round(self.result.held_back_per_bug, 2),
-            "held back per bug (theory)": round(batches.expected_held_back_per_bug(p_bug, size),
-                                                2),
-        })
+    def compute(self) -> pd.DataFrame:
+        """The simulation for the sliders' values: single changes and the chosen batch size."""
+        sizes = sorted({1, self.batch_size.value})
+        return batches.compare_batch_sizes(sizes, self.p_bug.value, self.n_changes,
+                                           np.random.default_rng(self.seed))
+
+    def summary(self) -> pd.DataFrame:
+        """The table shown under the sliders: each cost, simulated and in theory."""
+        size = self.batch_size.value
+        columns = {}
+        for batch_size, name in ((1, "single changes"), (size, f"batches of {size}")):
+            row = self.table.loc[batch_size]
+            columns[name] = [row[column] for _, column in RELEASE_COSTS]
+            columns[f"{name} (theory)"] = [row.get(f"{column}_theory", row[column])
+                                           for _, column in RELEASE_COSTS]
+        frame = pd.DataFrame(columns, index=[label for label, _ in RELEASE_COSTS]).round(1)
+        frame.columns.name = f"{self.n_changes} changes, P(bug) = {self.p_bug.value:.2f}"
+        return frame
 
     def update(self, _change: object = None) -> None:
         """Re-run the simulation for the current slider values and redraw."""
-        rng = np.random.default_rng(self.seed)
-        self.result = batches.simulate_releases(self.n_changes, self.batch_size.value,
-                                                self.p_bug.value, rng)
-        with self.output:
-            clear_output(wait=True)
-            display(self.summary().to_frame())
+        self.table = self.compute()
+        summary = self.summary()
+        # Set the output area directly (works with or without a kernel, as in widgets.drift).
+        self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                "data": {"text/html": summary.to_html(),
+                                         "text/plain": summary.to_string()}},)
 
     def _ipython_display_(self) -> None:
         display(self.view)
