@@ -376,8 +376,9 @@ def welch_from_stats(mean_control: float, std_control: float, n_control: int,
     pooled_sd = math.sqrt(((n_c - 1) * std_control**2 + (n_t - 1) * std_treatment**2)
                           / (n_c + n_t - 2))
     cohens_d = difference / pooled_sd
-    return MeansTest(float(mean_control), float(mean_treatment), difference,
-                     (difference - half, difference + half), t, df, p_value, cohens_d, alpha)
+    return MeansTest(float(mean_control), float(mean_treatment), float(difference),
+                     (float(difference - half), float(difference + half)), float(t), float(df),
+                     p_value, float(cohens_d), alpha)
 
 
 def _sample(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
