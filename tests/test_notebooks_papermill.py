@@ -23,6 +23,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     "notebooks/01_cicd_for_ml.ipynb": {"N_SAMPLES": 800},
     "notebooks/02_data_drift.ipynb": {"N_REFERENCE": 1000, "N_CURRENT": 1000,
                                       "N_SIMULATIONS": 60, "N_BATCHES": 8, "BATCH_SIZE": 300},
+    "notebooks/07_ab_testing_statistics.ipynb": {"N_SIMULATIONS": 1500, "N_PEEKING": 1500},
 }
 
 CELL_TIMEOUT = int(os.environ.get("CELL_TIMEOUT", "120"))
