@@ -26,13 +26,15 @@ from sklearn.metrics import accuracy_score
 
 from labsupport import drift
 
-CORRECTIONS = ("none", "bonferroni", "fdr_bh")
+CORRECTIONS = ("none", "bonferroni", "holm", "fdr_bh")
 
 
 def adjust_p_values(p_values: Sequence[float], correction: str = "fdr_bh") -> np.ndarray:
     """Adjust p-values for testing several columns at once (same names as statsmodels).
 
     ``bonferroni`` multiplies each p-value by the number of tests m (family-wise error control);
+    ``holm`` multiplies the i-th smallest by m - i + 1 and makes the result monotone (the same
+    family-wise control, never less powerful; lesson 07 uses it for several A/B metrics);
     ``fdr_bh`` (Benjamini-Hochberg) multiplies the i-th smallest by m / i and makes the result
     monotone (false-discovery-rate control); ``none`` returns them unchanged. Capped at 1.
     """
@@ -47,8 +49,11 @@ def adjust_p_values(p_values: Sequence[float], correction: str = "fdr_bh") -> np
     if correction == "bonferroni":
         return np.minimum(p * m, 1.0)
     order = np.argsort(p)
-    scaled = p[order] * m / np.arange(1, m + 1)
-    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
+    if correction == "holm":
+        monotone = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+    else:
+        scaled = p[order] * m / np.arange(1, m + 1)
+        monotone = np.minimum.accumulate(scaled[::-1])[::-1]
     adjusted = np.empty(m)
     adjusted[order] = np.minimum(monotone, 1.0)
     return adjusted

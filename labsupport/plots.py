@@ -177,3 +177,85 @@ def release_risk(ax: Axes, comparison: pd.DataFrame, column: str = "failed_relea
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return ax
+
+
+# === lesson 07: A/B-test statistics (labsupport.abtest, labsupport.experiments) ==================
+
+CONTROL_COLOR = REFERENCE_COLOR
+TREATMENT_COLOR = CURRENT_COLOR
+
+
+def p_value_histogram(ax: Axes, p_values: Sequence[float], *, alpha: float = 0.05,
+                      bins: int = 20, title: str = "") -> Axes:
+    """Histogram of p-values on [0, 1] with the share below ``alpha`` marked (lesson 07)."""
+    p_values = np.asarray(p_values, dtype=float)
+    ax.hist(p_values, bins=np.linspace(0, 1, bins + 1), color=REFERENCE_COLOR, alpha=0.8)
+    ax.axvline(alpha, color=ALERT_COLOR, linestyle="--",
+               label=f"alpha = {alpha:g}: {np.mean(p_values < alpha):.1%} below")
+    ax.set_xlabel("p-value")
+    ax.set_ylabel("experiments")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def false_positive_by_looks(ax: Axes, looks: Sequence[int], rates: dict[str, Sequence[float]],
+                            errors: dict[str, Sequence[float]], *, alpha: float = 0.05,
+                            reference: dict[int, float] | None = None) -> Axes:
+    """Simulated false positive rate against the number of looks, one line per method (lesson 07).
+
+    ``errors`` are standard errors (drawn as 2-sigma bars); ``reference`` optional published
+    values drawn as crosses (Armitage's figures).
+    """
+    for name, values in rates.items():
+        ax.errorbar(looks, values, yerr=2 * np.asarray(errors[name]), marker="o", capsize=3,
+                    label=name)
+    if reference:
+        ax.scatter(list(reference), list(reference.values()), marker="x", color="black",
+                   zorder=3, label="Armitage et al. (1969)")
+    ax.axhline(alpha, color=ALERT_COLOR, linestyle="--", label=f"alpha = {alpha:g}")
+    ax.set_xlabel("looks at the data")
+    ax.set_ylabel("false positive rate (A/A)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def p_value_path(ax: Axes, users_seen: Sequence[int], p_values: Sequence[float], *,
+                 alpha: float = 0.05, label: str = "", color: str | None = None) -> Axes:
+    """The p-value an analyst who peeks sees as users arrive, on a log scale (lesson 07)."""
+    ax.plot(users_seen, p_values, color=color or REFERENCE_COLOR, label=label or None)
+    ax.axhline(alpha, color=ALERT_COLOR, linestyle="--")
+    ax.set_yscale("log")
+    ax.set_ylim(max(min(np.min(p_values), alpha) / 3, 1e-12), 1.05)
+    ax.set_xlabel("users seen")
+    ax.set_ylabel("p-value so far")
+    if label:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def winners_curse(ax: Axes, powers: Sequence[float], exaggerations: Sequence[float]) -> Axes:
+    """How much significant wins overstate the true effect, against power (lesson 07)."""
+    ax.plot(powers, exaggerations, marker="o", color=CURRENT_COLOR)
+    ax.axhline(1.0, color="grey", linestyle=":", label="no exaggeration")
+    ax.set_xlabel("power of the experiment")
+    ax.set_ylabel("mean significant estimate / true effect")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def novelty(ax: Axes, days: Sequence[float], daily_lift: Sequence[float],
+            cumulative_lift: Sequence[float], true_lift: Sequence[float],
+            long_run_lift: float) -> Axes:
+    """Daily and cumulative estimated lift against the true one (novelty effect, lesson 07)."""
+    ax.plot(days, daily_lift, marker=".", linestyle="none", color="grey",
+            label="estimate, that day")
+    ax.plot(days, cumulative_lift, color=CURRENT_COLOR, label="estimate, all days so far")
+    ax.plot(days, true_lift, color=REFERENCE_COLOR, linestyle="--", label="true lift that day")
+    ax.axhline(long_run_lift, color="black", linestyle=":", label="long-run lift")
+    ax.set_xlabel("day of the experiment")
+    ax.set_ylabel("relative lift")
+    ax.legend(fontsize="small")
+    return ax
+
+# === end of lesson 07 ===========================================================================

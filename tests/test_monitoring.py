@@ -23,7 +23,7 @@ def _frame(rng: np.random.Generator, n: int, shifts: list[float]) -> pd.DataFram
 
 # --- corrections ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("correction", ["bonferroni", "fdr_bh"])
+@pytest.mark.parametrize("correction", ["bonferroni", "holm", "fdr_bh"])
 @pytest.mark.parametrize("p_values", [
     [0.01, 0.02, 0.03, 0.04, 0.05],
     [0.2, 0.001, 0.04, 0.04, 0.9, 0.03, 0.5],
@@ -40,7 +40,7 @@ def test_no_correction_leaves_p_values_alone():
 
 
 @pytest.mark.parametrize("p_values, correction", [
-    ([], "fdr_bh"), ([0.1, 1.2], "fdr_bh"), ([0.1, math.nan], "bonferroni"), ([0.1], "holm"),
+    ([], "fdr_bh"), ([0.1, 1.2], "fdr_bh"), ([0.1, math.nan], "bonferroni"), ([0.1], "sidak"),
 ])
 def test_adjust_rejects_bad_input(p_values, correction):
     with pytest.raises(ValueError):
@@ -61,6 +61,7 @@ def test_correction_brings_the_family_false_alarm_rate_down_to_alpha():
     # Without correction: 1 - 0.95**20 = 0.64 in theory (a little less: exact KS is discrete).
     assert alarms["none"] / n_runs > 0.5
     assert alarms["bonferroni"] / n_runs <= upper
+    assert alarms["holm"] / n_runs <= upper
     assert alarms["fdr_bh"] / n_runs <= upper
 
 
@@ -122,7 +123,7 @@ def test_report_rejects_bad_frames(reference, current, error, message):
         monitoring.drift_report(reference, current)
 
 
-@pytest.mark.parametrize("keyword", [{"alpha": 0.0}, {"correction": "holm"},
+@pytest.mark.parametrize("keyword", [{"alpha": 0.0}, {"correction": "sidak"},
                                      {"share_threshold": 0.0}, {"columns": ["zzz"]}])
 def test_report_rejects_bad_settings(keyword):
     rng = np.random.default_rng(6)
@@ -202,7 +203,7 @@ def test_monitor_log_has_one_row_per_decision():
     (lambda ref: monitoring.DriftMonitor(None, ref, features=["x9"]), ValueError),
     (lambda ref: monitoring.DriftMonitor(None, ref, features=FEATURES, window=0), ValueError),
     (lambda ref: monitoring.RetrainRule(min_accuracy=1.5), ValueError),
-    (lambda ref: monitoring.RetrainRule(correction="holm"), ValueError),
+    (lambda ref: monitoring.RetrainRule(correction="sidak"), ValueError),
     (lambda ref: monitoring.DriftMonitor(None, ref, features=FEATURES).observe([1, 2]), TypeError),
     (lambda ref: monitoring.DriftMonitor(None, ref, features=FEATURES).observe(ref[["x1"]]),
      ValueError),

@@ -31,6 +31,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, object]] = {
     "notebooks/02_data_drift.ipynb": {"N_REFERENCE": 1000, "N_CURRENT": 1000,
                                       "N_SIMULATIONS": 100, "N_DRAWS": 20,
                                       "N_BATCHES": 8, "BATCH_SIZE": 300},
+    "notebooks/07_ab_testing_statistics.ipynb": {"N_SIMULATIONS": 1500, "N_PEEKING": 1500},
 }
 
 CELL_TIMEOUT = int(os.environ.get("CELL_TIMEOUT", "120"))

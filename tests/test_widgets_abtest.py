@@ -1,0 +1,50 @@
+"""labsupport.widgets.abtest: moving the sliders changes what the student sees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labsupport import experiments
+from labsupport.widgets import abtest as abtest_widgets
+
+
+def test_explorer_matches_the_static_computation():
+    explorer = abtest_widgets.ABTestExplorer(seed=3, n_users=10_000, effect=0.01)
+    static = experiments.run_experiment(np.random.default_rng(3), n_users=10_000,
+                                        rate_control=0.1, effect=0.01)
+    assert explorer.run == static
+    assert explorer.run.p_values == static.p_values
+    assert explorer.output.outputs, "the output area was not drawn"
+
+
+def test_moving_the_split_triggers_the_srm_verdict_and_blocks_the_decision():
+    explorer = abtest_widgets.ABTestExplorer(seed=1, n_users=40_000, effect=0.0)
+    assert not explorer.run.srm.mismatch
+    explorer.split.value = 0.52
+    assert explorer.run.srm.mismatch
+    assert explorer.run.decision.startswith("do not read")
+    assert "MISMATCH" in explorer.summary()
+
+
+def test_more_users_give_more_power_and_a_longer_path():
+    explorer = abtest_widgets.ABTestExplorer(seed=2, n_users=5_000, effect=0.01)
+    small_power, small_path = explorer.run.power, explorer.run.users_seen
+    explorer.n_users.value = 100_000
+    assert explorer.run.power > small_power + 0.5
+    assert explorer.run.users_seen[-1] == 100_000 > small_path[-1]
+
+
+def test_a_large_true_effect_is_declared_better():
+    explorer = abtest_widgets.ABTestExplorer(seed=4, n_users=60_000, effect=0.0)
+    explorer.effect.value = 0.02
+    assert explorer.run.decision.startswith("treatment better")
+    explorer.baseline.value = 0.3
+    assert explorer.run.test.rate_control == pytest.approx(0.3, abs=0.01)
+
+
+def test_an_impossible_rate_shows_an_error_instead_of_failing():
+    explorer = abtest_widgets.ABTestExplorer(seed=5, n_users=2_000, baseline=0.01, effect=0.0)
+    explorer.effect.value = -0.03
+    assert explorer.output.outputs[0]["name"] == "stderr"
+    assert "between 0 and 1" in explorer.output.outputs[0]["text"]
