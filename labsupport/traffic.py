@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
 
 from labsupport import assignment
 
@@ -392,6 +394,53 @@ class Simulator:
         if not math.isclose(float(values.sum()), 1.0, abs_tol=1e-9):
             raise ValueError(f"weights must sum to 1, got {dict(weights)} "
                              f"(sum {values.sum():g}).")
+
+
+@dataclass(frozen=True)
+class World:
+    """The production of lesson 06: users, a baseline and three candidates.
+
+    ``versions`` holds ``v1`` (the baseline, RandomForest(50)), ``v2`` (a good candidate,
+    RandomForest(100) on the same data), ``v2-segment`` (subtly bad: trained on data whose labels
+    were wrong for one segment of users, so it is worse there only) and ``v2-broken`` (the good
+    model on a server that fails 6 % of requests and answers 4x slower).
+    """
+
+    population: Population
+    versions: tuple[Version, ...] = field(repr=False)
+    segment_name: str = "segment B"
+
+    def simulator(self) -> Simulator:
+        """A fresh :class:`Simulator` over this world."""
+        return Simulator(self.population, self.versions)
+
+
+def lesson_world(seed: int, n_users: int = 4000, n_train: int = 2000,
+                 segment_share: float = 0.1) -> World:
+    """Build the world of lesson 06 from scikit-learn's ``make_classification``.
+
+    The segment is the ``segment_share`` of users with the largest first feature; every
+    version's model is fitted on ``n_train`` rows apart from the users.
+    """
+    X, y = make_classification(n_samples=n_train + n_users, n_features=20, n_informative=15,
+                               random_state=seed)
+    cut = np.quantile(X[:, 0], 1 - segment_share)
+    in_segment = X[:, 0] > cut
+    X_train, y_train = X[:n_train], y[:n_train]
+    wrong_labels = np.where(in_segment[:n_train], 1 - y_train, y_train)
+    fit = {
+        "v1": RandomForestClassifier(50, random_state=seed).fit(X_train, y_train),
+        "v2": RandomForestClassifier(100, random_state=seed).fit(X_train, y_train),
+        "v2-segment": RandomForestClassifier(100, random_state=seed).fit(X_train,
+                                                                          wrong_labels),
+    }
+    population = Population(np.arange(n_users), X[n_train:], y[n_train:],
+                            np.where(in_segment[n_train:], "segment B", "segment A"))
+    versions = (Version("v1", fit["v1"], latency_ms=30.0, error_rate=0.002),
+                Version("v2", fit["v2"], latency_ms=32.0, error_rate=0.002),
+                Version("v2-segment", fit["v2-segment"], latency_ms=32.0, error_rate=0.002),
+                Version("v2-broken", fit["v2"], latency_ms=130.0, error_rate=0.06))
+    return World(population, versions)
 
 
 def _accumulate(totals: dict, served: Served) -> None:

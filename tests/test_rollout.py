@@ -194,3 +194,30 @@ def test_unknown_versions_and_empty_steps_are_explained():
         rollout.Canary(requests_per_step=0)
     with pytest.raises(ValueError, match="exactly one"):
         rollout.Condition("error_rate")
+
+
+def test_shadow_sample_size_matches_statsmodels():
+    from statsmodels.stats.power import NormalIndPower  # pylint: disable=import-outside-toplevel
+    n = rollout.shadow_requests_needed(0.06, 0.02)
+    exact = NormalIndPower().solve_power(effect_size=0.02 / math.sqrt(0.06), alpha=0.05,
+                                         power=0.8, ratio=0)
+    assert n == math.ceil(exact)
+
+
+def test_geometric_schedule_and_build():
+    assert rollout.geometric_schedule(0.05, 5) == (0.05, 0.106, 0.224, 0.473, 1.0)
+    assert rollout.build("canary", first_share=0.1, n_steps=2).schedule == (0.1, 1.0)
+    assert isinstance(rollout.build("A/B", treatment_share=0.3), rollout.ABSplit)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        rollout.build("big bang")
+
+
+def test_risk_table_counts_only_the_extra_bad_responses():
+    simulator = _simulator()
+    rng = np.random.default_rng(6)
+    table = rollout.risk_table({"good": rollout.Canary().run(simulator, "v1", "good", rng),
+                                "wrong": rollout.Canary().run(simulator, "v1", "wrong", rng)})
+    assert table.loc["good", "excess bad responses"] == 0
+    assert table.loc["wrong", "excess bad responses"] == table.loc["wrong",
+                                                                   "bad responses served"] > 0
+    assert table.loc["good", "minutes to full rollout"] == 50.0
