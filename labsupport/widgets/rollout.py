@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from labsupport import plots, rollout, traffic
 
 
-class RolloutExplorer:  # pylint: disable=too-many-instance-attributes  (one per control)
+class RolloutExplorer:  # pylint: disable=too-many-instance-attributes
     """Run one strategy for one candidate on the simulator, live.
 
     Parameters
