@@ -654,7 +654,7 @@ def shadow_requests_needed(disagreement: float, margin: float, alpha: float = 0.
 def build(strategy: str, *, first_share: float = 0.05, n_steps: int = 5,
           treatment_share: float = 0.5, requests_per_step: int = 2000,
           analysis: Analysis = DEFAULT_ANALYSIS) -> BlueGreen | Canary | Shadow | ABSplit:
-    """A strategy by name (``blue-green``, ``canary``, ``shadow``, ``A/B``), as the widget sets it."""
+    """A strategy by name (``blue-green``, ``canary``, ``shadow``, ``A/B``), as widgets set it."""
     if strategy == "blue-green":
         return BlueGreen(analysis=analysis, requests_per_step=requests_per_step)
     if strategy == "canary":
