@@ -217,7 +217,7 @@ class _Recorder:
         self.weights: list[dict] = []
         self.rows: list[dict] = []
         self.decisions: list[Decision] = []
-        self.users: dict[str, set] = {baseline: set(), candidate: set()}
+        self.users: dict[str, np.ndarray | None] = {baseline: None, candidate: None}
         self.served: list[traffic.Served] = []
 
     def record(self, served: traffic.Served, weights: Mapping[str, float],
@@ -228,7 +228,9 @@ class _Recorder:
             found[name] = served.metrics_of(name)
             self._row(name, found[name], phase)
             if phase == "live":
-                self.users[name].update(served.exposed(name).tolist())
+                seen = served.exposed_mask(name)
+                before = self.users.get(name)
+                self.users[name] = seen if before is None else before | seen
         if served.shadow is not None:
             for name in served.shadow.versions:
                 found[f"shadow:{name}"] = served.shadow.metrics_of(name)
@@ -254,7 +256,8 @@ class _Recorder:
         weights = pd.DataFrame(self.weights).set_index("step")
         metrics = pd.DataFrame(self.rows).set_index(["step", "version"])
         return Timeline(self.strategy, self.names[0], self.names[1], weights, metrics,
-                        tuple(self.decisions), {n: len(u) for n, u in self.users.items()},
+                        tuple(self.decisions),
+                        {n: 0 if u is None else int(u.sum()) for n, u in self.users.items()},
                         outcome, self.minutes, outcomes)
 
 

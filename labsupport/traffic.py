@@ -201,7 +201,7 @@ class Served:
         else:
             right = int(self.correct[mask].sum())
             accuracy, bad = right / requests, requests - right
-        return Metrics(requests=requests, users=int(np.unique(self.user[mask]).size),
+        return Metrics(requests=requests, users=int(self.exposed_mask(name).sum()),
                        errors=errors, error_rate=errors / requests,
                        latency_p99_ms=float(np.quantile(self.latency_ms[mask], 0.99)),
                        accuracy=accuracy, bad=bad)
@@ -215,7 +215,15 @@ class Served:
         """Ids of the distinct users who were answered by version ``name``."""
         if name not in self.versions:
             raise ValueError(f"unknown version {name!r}; this step served {list(self.versions)}.")
-        return self.user_ids[np.unique(self.user[self.version == self.versions.index(name)])]
+        return self.user_ids[self.exposed_mask(name)]
+
+    def exposed_mask(self, name: str) -> np.ndarray:
+        """Boolean mask over the population: which users version ``name`` answered."""
+        if name not in self.versions:
+            raise ValueError(f"unknown version {name!r}; this step served {list(self.versions)}.")
+        seen = np.zeros(self.user_ids.size, dtype=bool)
+        seen[self.user[self.version == self.versions.index(name)]] = True
+        return seen
 
 
 @dataclass(frozen=True)
