@@ -119,10 +119,21 @@ def assign(user_ids: Sequence | np.ndarray, salt: str,
     ...     assign([1], "checkout-test", {"control": 0.5, "treatment": 0.5})[0]
     True
     """
+    return assign_buckets(buckets(user_ids, salt), weights)
+
+
+def assign_buckets(bucket_ids: np.ndarray,
+                   weights: Mapping[str, float] | Sequence[float]) -> np.ndarray:
+    """Map buckets (from :func:`buckets`) to variants by weight: the second half of :func:`assign`.
+
+    A rollout that changes weights step by step (lesson 06) hashes its users once and calls
+    this at every step; a user's bucket never changes, so raising a canary's weight only adds
+    users to it (nobody who saw the candidate is sent back, unless the weight goes down).
+    """
     names, shares = _weights(weights)
     bounds = np.rint(np.cumsum(shares) * BUCKETS).astype(np.int64)
     bounds[-1] = BUCKETS
-    index = np.searchsorted(bounds, buckets(user_ids, salt), side="right")
+    index = np.searchsorted(bounds, np.asarray(bucket_ids), side="right")
     return np.asarray(names, dtype=object if isinstance(weights, Mapping) else np.int64)[index]
 
 

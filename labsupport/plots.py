@@ -259,3 +259,63 @@ def novelty(ax: Axes, days: Sequence[float], daily_lift: Sequence[float],
     return ax
 
 # === end of lesson 07 ===========================================================================
+
+
+# ------------------------------------------------------------------------------------------
+# Lesson 06 — deployment strategies (traffic share, metrics over a rollout, rollback risk)
+# ------------------------------------------------------------------------------------------
+
+def traffic_share(ax: Axes, timeline, *, label: str | None = None) -> Axes:
+    """The candidate's share of users at each minute of a rollout (lesson 06).
+
+    ``timeline`` is a :class:`labsupport.rollout.Timeline`; a rollback shows as the step back
+    to 0. Call once per timeline on the same ``Axes`` to compare strategies.
+    """
+    share = timeline.weights[timeline.candidate]
+    minutes = share.index.to_numpy() * timeline.step_minutes
+    ax.step(np.append(minutes, minutes[-1] + timeline.step_minutes),
+            np.append(share.to_numpy(), share.to_numpy()[-1]) * 100, where="post",
+            label=label or f"{timeline.strategy}: {timeline.outcome}")
+    ax.set_xlabel("minutes since the rollout started")
+    ax.set_ylabel(f"users on {timeline.candidate} (%)")
+    ax.set_ylim(-3, 103)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def rollout_metric(ax: Axes, timeline, metric: str = "accuracy", *,
+                   limit: float | None = None) -> Axes:
+    """One metric of each version over a rollout's live steps (lesson 06), with its limit."""
+    for version, color in ((timeline.baseline, REFERENCE_COLOR),
+                           (timeline.candidate, CURRENT_COLOR)):
+        if version not in timeline.metrics.index.get_level_values("version"):
+            continue
+        frame = timeline.live(version)
+        frame = frame[frame["requests"] > 0]
+        ax.plot(frame["minute"], frame[metric], marker="o", color=color, label=version)
+    if limit is not None:
+        ax.axhline(limit, color=ALERT_COLOR, linestyle="--", linewidth=1, label="limit")
+    ax.set_xlabel("minutes since the rollout started")
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def rollback_curve(ax: Axes, error_rates: Sequence[float], theory: Sequence[float],
+                   simulated: Sequence[float] | None = None, *,
+                   threshold: float | None = None) -> Axes:
+    """Probability that a canary rolls back against its true error rate (lesson 06)."""
+    ax.plot(error_rates, theory, color=REFERENCE_COLOR, label="binomial")
+    if simulated is not None:
+        ax.scatter(error_rates, simulated, color=CURRENT_COLOR, zorder=3, label="simulated")
+    if threshold is not None:
+        ax.axvline(threshold, color=ALERT_COLOR, linestyle="--", linewidth=1,
+                   label="error-rate limit")
+    ax.set_xlabel("candidate's true error rate")
+    ax.set_ylabel("probability of a rollback")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax

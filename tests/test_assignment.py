@@ -123,3 +123,12 @@ def test_bad_ids_and_salts_are_named():
         assignment.assign([1], "", [1.0])
     with pytest.raises(ValueError, match="distinct users"):
         assignment.uniformity([1, 2, 3], "s", n_groups=10)
+
+
+def test_assign_buckets_is_assign_and_growing_a_weight_only_adds_users():
+    ids = np.arange(5000)
+    hashed = assignment.buckets(ids, "grow")
+    small = assignment.assign_buckets(hashed, [0.9, 0.1])
+    assert small.tolist() == assignment.assign(ids, "grow", [0.9, 0.1]).tolist()
+    large = assignment.assign_buckets(hashed, [0.6, 0.4])
+    assert np.all(large[small == 1] == 1), "a user in the 10% must stay in the 40%"

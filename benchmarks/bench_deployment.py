@@ -1,0 +1,131 @@
+"""Traffic simulator speed (lesson 06): the chapter's RF(50) and RF(100), 100,000 requests.
+
+Measures, in the same run:
+
+* the chapter's canary loop, which calls ``predict`` on one row per request, timed on a few
+  thousand requests and compared per request with the simulator (target: at least 100x faster);
+* the floor: the two models' own batch ``predict`` over the same distinct inputs (the users'
+  rows), which the simulator cannot beat (target: within 1.2x of it);
+* the lesson's widget: one slider move reruns a canary of 100,000 requests and redraws
+  (target: under 50 ms);
+* ten million requests streamed in chunks of one million, in a fresh process, with its peak
+  resident memory (target: under 1 GB).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+
+from labsupport import traffic
+
+N_REQUESTS = 100_000
+N_USERS = 5_000
+N_LOOP = 2_000
+N_STREAM = 10_000_000
+REPEATS = 3
+
+STREAM_PROGRAM = """
+import json, resource, sys, time
+import numpy as np
+from labsupport import traffic
+world = traffic.lesson_world(0, n_users=5000, n_train=800)
+simulator = world.simulator()
+started = time.perf_counter()
+summary = simulator.stream({"v1": 0.5, "v2": 0.5}, int(sys.argv[1]), np.random.default_rng(0),
+                           chunk_size=1_000_000)
+seconds = time.perf_counter() - started
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "peak_mb": peak_mb,
+                  "requests": int(summary.metrics["requests"].sum())}))
+"""
+
+
+def _median_seconds(function, repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _chapter_models():
+    X, y = make_classification(n_samples=800 + N_USERS, n_features=20, random_state=42)
+    old = RandomForestClassifier(n_estimators=50, random_state=42).fit(X[:800], y[:800])
+    new = RandomForestClassifier(n_estimators=100, random_state=42).fit(X[:800], y[:800])
+    return old, new, X[800:], y[800:]
+
+
+def _per_request_loop(old, new, X, n_requests: int) -> None:
+    """The chapter's CanaryDeployer: a coin and one predict call per request."""
+    rng = np.random.default_rng(0)
+    for _ in range(n_requests):
+        index = int(rng.integers(0, len(X)))
+        model = new if rng.random() < 0.5 else old
+        model.predict(X[index:index + 1])
+
+
+def _widget_ms() -> float:
+    from labsupport.widgets import rollout as rollout_widgets  # pylint: disable=import-outside-toplevel
+    world = traffic.lesson_world(0, n_users=N_USERS, n_train=800)
+    explorer = rollout_widgets.RolloutExplorer(
+        world.simulator(), "v1", {"good": "v2", "broken": "v2-broken"}, seed=0,
+        requests_per_step=N_REQUESTS // 6)  # the baseline step and five canary steps
+    times = []
+    for value in (0.1, 0.05, 0.2, 0.05, 0.1, 0.05):
+        started = time.perf_counter()
+        explorer.first_share.value = value
+        times.append(time.perf_counter() - started)
+    assert sum(explorer.timeline.live(v)["requests"].sum() for v in ("v1", "v2")) >= \
+        N_REQUESTS - 10
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    """Time the simulator against the loop and the floor; the widget; the 10M stream."""
+    old, new, X, y = _chapter_models()
+    population = traffic.Population(np.arange(N_USERS), X, y)
+    versions = [traffic.Version("v1", old), traffic.Version("v2", new)]
+
+    def simulate():
+        simulator = traffic.Simulator(population, versions)  # fresh: predicts and hashes again
+        return simulator.serve({"v1": 0.5, "v2": 0.5}, N_REQUESTS, np.random.default_rng(0))
+
+    served = simulate()
+    assert served.n_requests == N_REQUESTS
+    simulator_s = _median_seconds(simulate)
+    floor_s = _median_seconds(lambda: (old.predict(X), new.predict(X)))
+    loop_s = _median_seconds(lambda: _per_request_loop(old, new, X, N_LOOP), repeats=1)
+    loop_per_request = loop_s / N_LOOP
+    r1 = loop_per_request * N_REQUESTS / simulator_s
+    r2 = simulator_s / floor_s
+    widget_ms = _widget_ms()
+    done = subprocess.run([sys.executable, "-c", STREAM_PROGRAM, str(N_STREAM)],
+                          capture_output=True, text=True, check=True, timeout=1200)
+    stream = json.loads(done.stdout.strip().splitlines()[-1])
+    assert stream["requests"] == N_STREAM
+
+    print(f"models: RandomForest(50) and RandomForest(100); {N_USERS:,} users (distinct "
+          f"inputs), {N_REQUESTS:,} requests, median of {REPEATS}")
+    print(f"per-request predict loop   {loop_per_request * 1000:7.3f} ms a request "
+          f"(timed on {N_LOOP:,}) -> {loop_per_request * N_REQUESTS:7.1f} s for {N_REQUESTS:,}")
+    print(f"simulator                  {simulator_s:7.3f} s   {r1:7.0f}x faster than the loop")
+    print(f"batch-predict floor        {floor_s:7.3f} s   simulator = {r2:.2f}x the floor")
+    print(f"widget, one slider move    {widget_ms:7.1f} ms  ({N_REQUESTS:,} requests rerun)")
+    print(f"stream of {N_STREAM:,}     {stream['seconds']:7.1f} s, peak resident memory "
+          f"{stream['peak_mb']:.0f} MB (whole process)")
+    print(f"deployment: simulator {r1:.0f}x the per-request loop, {r2:.2f}x the batch-predict "
+          f"floor, widget update {widget_ms:.0f} ms at {N_REQUESTS} requests, peak "
+          f"{stream['peak_mb']:.0f} MB at {N_STREAM}")
+
+
+if __name__ == "__main__":
+    main()
