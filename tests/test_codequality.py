@@ -115,7 +115,7 @@ def test_in_process_run_matches_the_pylint_command(tmp_path):
 
 def test_the_lab_config_is_the_default_and_differs_from_pylints():
     source = '"""Doc."""\n\n\ndef fit(X):\n    """Fit."""\n    return X\n'
-    assert codequality.lint(source).ids == {}
+    assert not codequality.lint(source).ids
     assert codequality.lint(source, config=codequality.LAB_CONFIG).config.endswith(".pylintrc")
     defaults = codequality.lint(source, config=None)
     assert [m.symbol for m in defaults.messages] == ["invalid-name"]
@@ -124,7 +124,7 @@ def test_the_lab_config_is_the_default_and_differs_from_pylints():
 
 def test_options_reach_pylint():
     long_line = '"""Doc."""\n\nVALUE = "' + "x" * 80 + '"\n'
-    assert codequality.lint(long_line).ids == {}
+    assert not codequality.lint(long_line).ids
     assert codequality.lint(long_line, options=["--max-line-length=79"]).ids == {"C0301": 1}
     with pytest.raises(TypeError, match="pylint flags"):
         codequality.lint(long_line, options="--max-line-length=79")
@@ -187,3 +187,17 @@ def test_suppressions_are_comments_not_strings():
     assert not codequality.suppressions(CLEAN)
     with pytest.raises(codequality.CodeDoesNotParse):
         codequality.suppressions("def (")
+
+
+def test_stripping_suppressions_restores_what_they_hid():
+    silenced = CLEAN.replace("def add(first: int, second: int) -> int:",
+                             "def add(First: int, second: int) -> int:  # pylint: disable=C0103")
+    silenced = "# pylint: skip-file\n" + silenced.replace("return first", "return First")
+    assert not codequality.lint(silenced).ids
+    stripped = codequality.strip_suppressions(silenced)
+    assert stripped.splitlines()[0] == "" and "pylint" not in stripped
+    assert len(stripped.splitlines()) == len(silenced.splitlines())
+    assert codequality.lint(stripped).ids == {"C0103": 1}
+    assert codequality.strip_suppressions(CLEAN) == CLEAN
+    kept = 'TEXT = "# pylint: disable=all"  # a string, not a comment\n'
+    assert codequality.strip_suppressions(kept) == kept
