@@ -34,6 +34,8 @@ import nbformat
 PUBLIC_TAG = "public-tests"
 HIDDEN_TAG = "hidden-tests"
 TAGS = (PUBLIC_TAG, HIDDEN_TAG)
+#: A plausible wrong answer the instructor declares (never part of the exercise).
+WRONG_ANSWER_TAG = "wrong-answer"
 
 #: The cell-metadata key holding ``question`` (and ``points`` on solution cells).
 METADATA_KEY = "labsupport"
@@ -263,7 +265,7 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
     tests: dict[str, list[Test]] = {}
     for index, cell in enumerate(notebook.cells):
         where = _where(path, index)
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or WRONG_ANSWER_TAG in cell.metadata.get("tags", []):
             continue
         kind = _test_kind(cell, where)
         meta = _labsupport_metadata(cell, where)
@@ -429,7 +431,7 @@ def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
     for index, cell in enumerate(solution_nb.cells):
         where = _where(source_name, index)
         tags = cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and HIDDEN_TAG in tags:
+        if cell.cell_type == "code" and (HIDDEN_TAG in tags or WRONG_ANSWER_TAG in tags):
             continue
         metadata = _cell_metadata(cell)
         if cell.cell_type == "markdown":
