@@ -4,11 +4,11 @@ Three submissions are built from the generated exercise, each answer cell filled
 solution or from one of its declared wrong answers, and graded by ``grading.grade_batch`` (each
 in its own sandboxed kernel; pylint runs in the grader on the module's source, a plain string):
 
-* the solution: every point (8);
-* the messy module handed in unchanged: the behaviour half of question 1 only (3 of 6), plus
-  question 2 (2);
-* a clean 10/10 rewrite that keeps the last of tied thresholds: the lint half only (3 of 6),
-  with a question-2 answer that swaps two fixes (1 of 2).
+* the solution: every point (10);
+* the messy module handed in unchanged: the three behaviour tests of question 1 (3 of 7, one
+  point a test), plus question 2 (3);
+* a clean 10/10 rewrite that keeps the last of tied thresholds: the three lint tests only (3 of
+  7), with a question-2 answer that swaps the two file fixes (1 of 3).
 """
 
 from __future__ import annotations
@@ -85,16 +85,16 @@ def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
     uid_base = DEFAULT_UID_BASE + 10_000 + 16 * (os.getpid() % 100_000)
     summary = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=2, progress=False,
                                   uid_base=uid_base)
-    assert summary.failed == ()
+    assert not summary.failed
     with open(out / "grades.csv", encoding="utf-8", newline="") as stream:
         return {row["student"]: row for row in csv.DictReader(stream)}
 
 
 @pytest.mark.parametrize("student, q1, q2", [
-    ("fixed", "6", "2"),    # clean and unchanged behaviour: everything
-    ("messy", "3", "2"),    # behaves, but pylint rates it 4.29/10: no lint points
+    ("fixed", "7", "3"),    # clean and unchanged behaviour: everything
+    ("messy", "3", "3"),    # behaves, but pylint rates it 4.29/10: no lint points
     ("ties", "3", "1"),     # 10/10, but tied thresholds resolved differently: no behaviour points
 ])
 def test_lint_and_behaviour_points_are_earned_separately(grades, student, q1, q2):
     row = grades[student]
-    assert (row["status"], row["q1"], row["q2"], row["possible"]) == ("ok", q1, q2, "8")
+    assert (row["status"], row["q1"], row["q2"], row["possible"]) == ("ok", q1, q2, "10")
