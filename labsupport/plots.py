@@ -319,3 +319,35 @@ def rollback_curve(ax: Axes, error_rates: Sequence[float], theory: Sequence[floa
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return ax
+
+
+# --- lesson 04: code quality ------------------------------------------------------------------
+
+
+def lint_score_steps(ax: Axes, steps: Sequence[str], scores: Sequence[float], *,
+                     label: str = "", passing: float | None = None) -> Axes:
+    """A pylint score after each fix (lesson 04): one point per step, ``steps`` as tick labels.
+
+    Call it once per order of fixes on the same ``Axes``; ``passing`` draws a dashed line at a
+    CI gate's ``--fail-under`` threshold. The score axis always spans 0 to 10.
+    """
+    if len(steps) != len(scores):
+        raise ValueError(f"need one score per step, got {len(steps)} steps and "
+                         f"{len(scores)} scores.")
+    positions = np.arange(len(scores))
+    ax.plot(positions, scores, marker="o", label=label or None)
+    for position, value in zip(positions, scores):
+        ax.annotate(f"{value:.2f}", (position, value), textcoords="offset points",
+                    xytext=(0, 6), ha="center", fontsize="x-small")
+    if passing is not None and not any(line.get_label() == "CI gate"
+                                       for line in ax.get_lines()):
+        ax.axhline(passing, color=ALERT_COLOR, linestyle="--", linewidth=1, label="CI gate")
+    ax.set_xticks(positions)
+    ax.set_xticklabels(steps, rotation=45, ha="right")
+    ax.set_ylim(-0.3, 10.8)
+    ax.set_ylabel("pylint score (out of 10)")
+    ax.grid(True, alpha=0.3)
+    if label or passing is not None:
+        ax.legend(fontsize="small", loc="lower right")
+    return ax
+# --- end of lesson 04 -------------------------------------------------------------------------

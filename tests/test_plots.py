@@ -114,3 +114,28 @@ def test_release_risk_draws_a_column_without_theory_as_a_line(ax):
     line, = ax.get_lines()
     assert list(line.get_ydata()) == [1, 10, 30] and not ax.collections
     assert ax.get_ylabel() == "changes to search"
+
+
+
+# --- lesson 04: code quality ------------------------------------------------------------------
+
+
+def test_lint_score_steps_draws_one_point_per_step_with_its_label(ax):
+    returned = plots.lint_score_steps(ax, ["start", "C0114", "W0611"], [0.0, 2.5, 10.0],
+                                      label="in order", passing=9.5)
+    assert returned is ax
+    line, gate = ax.get_lines()
+    assert list(line.get_ydata()) == [0.0, 2.5, 10.0]
+    assert list(gate.get_ydata()) == [9.5, 9.5]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["start", "C0114", "W0611"]
+    assert [t.get_text() for t in ax.texts] == ["0.00", "2.50", "10.00"]
+    assert ax.get_ylim()[0] < 0 and ax.get_ylim()[1] > 10
+    plots.lint_score_steps(ax, ["a", "b", "c"], [0.0, 5.0, 10.0], label="shuffled",
+                           passing=9.5)
+    assert [l.get_label() for l in ax.get_lines()].count("CI gate") == 1
+
+
+def test_lint_score_steps_needs_a_score_per_step(ax):
+    with pytest.raises(ValueError, match="one score per step"):
+        plots.lint_score_steps(ax, ["a", "b"], [1.0])
+# --- end of lesson 04 -------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""labsupport.codequality: pylint's messages and score as data, and the score formula."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from labsupport import codequality
+
+LECTURE_SCRIPT = textwrap.dedent("""\
+    import sys, os
+
+    # Example of poorly styled Python code with imports
+    def Calc(x,y):
+        #calculate sum
+        sum=x+y;
+        return sum
+    class my_data:
+        def __init__(self, data):
+            self.data=data
+
+        def get_data(self):
+            return self.data
+
+    data_instance=my_data([1,2,3,4])
+    print(Calc(3, 4))
+    print(data_instance.get_data())
+    """)
+
+CLEAN = textwrap.dedent('''\
+    """Add numbers."""
+
+
+    def add(first: int, second: int) -> int:
+        """Return the sum of two numbers."""
+        return first + second
+    ''')
+
+#: Sources with messages of every scored category (an error counts five times).
+SAMPLES = {
+    "lecture": LECTURE_SCRIPT,
+    "clean": CLEAN,
+    "one_warning": CLEAN + "\n\ndef unused(value):\n    \"\"\"Ignore value.\"\"\"\n    return 1\n",
+    "error": CLEAN + "\n\n" + "".join(f"print(add({i}, {i}))\n" for i in range(20))
+             + "print(add(1, UNDEFINED_NAME))\n",
+    "many_statements": '"""Doc."""\nimport os\n' + "".join(f"print({i})\n" for i in range(30)),
+}
+
+
+def test_the_lecture_script_gets_its_twelve_messages_and_zero():
+    report = codequality.lint(LECTURE_SCRIPT, config=None, module="example_script")
+    assert [m.message_id for m in report.messages] == [
+        "W0301", "C0114", "C0410", "C0116", "C0103", "W0622", "C0115", "C0103", "C0116",
+        "R0903", "W0611", "W0611"]
+    assert report.score == 0.0 and report.statements == 12
+    first = report.messages[0]
+    assert (first.symbol, first.category, first.line, first.column, first.text) == (
+        "unnecessary-semicolon", "warning", 6, 0, "Unnecessary semicolon")
+    assert report.counts == {"fatal": 0, "error": 0, "warning": 4, "refactor": 1,
+                             "convention": 7, "info": 0}
+    assert report.ids["W0611"] == 2 and report.ids["C0103"] == 2
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_formula_reproduces_pylints_score(name):
+    report = codequality.lint(SAMPLES[name], config=None, module="sample")
+    assert report.score is not None
+    assert codequality.score(report.messages, report.statements) == pytest.approx(report.score)
+
+
+def test_scores_differ_where_the_weights_matter():
+    scores = {name: codequality.lint(source, config=None, module="sample").score
+              for name, source in SAMPLES.items()}
+    assert scores["clean"] == 10.0
+    assert scores["many_statements"] == pytest.approx(10 - 10 * 1 / 31)  # one unused import
+    error = codequality.lint(SAMPLES["error"], config=None, module="sample")
+    assert error.counts["error"] == 1
+    assert error.statements == 23  # def, return and 21 calls (docstrings do not count)
+    assert error.score == pytest.approx(10 - 10 * 5 / 23)
+
+
+def test_the_score_formula_by_hand():
+    def message(category):
+        return codequality.Message("X0000", "made-up", category, 1, 0, "made up")
+
+    assert codequality.score([message("convention"), message("error")], 12) == pytest.approx(5.0)
+    assert codequality.score([message("info")] * 5, 2) == 10.0
+    assert codequality.score([message("warning")] * 50, 10) == 0.0
+    assert codequality.score([message("fatal")], 100) == 0.0
+    assert codequality.score([], 0) is None
+    with pytest.raises(ValueError, match="whole number"):
+        codequality.score([], -1)
+    with pytest.raises(ValueError, match="unknown message categories"):
+        codequality.score([message("style")], 3)
+
+
+def test_in_process_run_matches_the_pylint_command(tmp_path):
+    script = tmp_path / "example_script.py"
+    script.write_text(LECTURE_SCRIPT, encoding="utf-8")
+    empty = tmp_path / "empty.pylintrc"
+    empty.write_text("", encoding="utf-8")
+    command = subprocess.run(
+        [sys.executable, "-m", "pylint", f"--rcfile={empty}", "--persistent=n",
+         "--output-format=json2", str(script)], capture_output=True, text=True, check=False)
+    printed = json.loads(command.stdout)
+    report = codequality.lint_file(script, config=None)
+    assert [(m["messageId"], m["line"], m["column"], m["message"]) for m in printed["messages"]] \
+        == [(m.message_id, m.line, m.column, m.text) for m in report.messages]
+    assert printed["statistics"]["score"] == report.score
+
+
+def test_the_lab_config_is_the_default_and_differs_from_pylints():
+    source = '"""Doc."""\n\n\ndef fit(X):\n    """Fit."""\n    return X\n'
+    assert not codequality.lint(source).ids
+    assert codequality.lint(source, config=codequality.LAB_CONFIG).config.endswith(".pylintrc")
+    defaults = codequality.lint(source, config=None)
+    assert [m.symbol for m in defaults.messages] == ["invalid-name"]
+    assert defaults.config == "pylint defaults"
+
+
+def test_options_reach_pylint():
+    long_line = '"""Doc."""\n\nVALUE = "' + "x" * 80 + '"\n'
+    assert not codequality.lint(long_line).ids
+    assert codequality.lint(long_line, options=["--max-line-length=79"]).ids == {"C0301": 1}
+    with pytest.raises(TypeError, match="pylint flags"):
+        codequality.lint(long_line, options="--max-line-length=79")
+
+
+def test_a_module_name_linted_twice_is_not_served_from_a_cache():
+    first = codequality.lint(CLEAN, module="same_name")
+    second = codequality.lint(CLEAN + "import os\n", module="same_name")
+    assert first.score == 10.0 and second.ids["W0611"] == 1
+
+
+def test_code_that_does_not_parse_is_a_clear_error():
+    with pytest.raises(codequality.CodeDoesNotParse, match=r"line 2: .*fix the syntax"):
+        codequality.lint("x = 1\ndef f(:\n    pass\n")
+    with pytest.raises(ValueError, match="does not parse"):
+        codequality.lint("x = 1\0\n")
+
+
+@pytest.mark.parametrize("source, module, error, words", [
+    (b"x = 1\n", "snippet", TypeError, "as a str"),
+    ("x = 1\n", "Bad-Name", ValueError, "lower-case Python name"),
+])
+def test_bad_input_says_what_was_expected(source, module, error, words):
+    with pytest.raises(error, match=words):
+        codequality.lint(source, module=module)
+
+
+def test_a_missing_config_or_file_is_named(tmp_path):
+    with pytest.raises(ValueError, match="no pylint configuration file"):
+        codequality.lint(CLEAN, config=tmp_path / "nothing.rc")
+    with pytest.raises(ValueError, match="existing .py file"):
+        codequality.lint_file(tmp_path / "absent.py")
+
+
+def test_a_module_without_statements_has_no_score():
+    report = codequality.lint('"""Only a docstring."""\n', config=None)
+    assert (report.statements, report.score) == (0, None)
+    assert "rated" not in str(report)
+
+
+def test_reports_read_like_pylint_and_convert_to_a_table():
+    report = codequality.lint(LECTURE_SCRIPT, config=None, module="example_script")
+    text = str(report).splitlines()
+    assert text[0] == "************* Module example_script"
+    assert text[1] == "example_script.py:6:0: W0301: Unnecessary semicolon (unnecessary-semicolon)"
+    assert text[-1] == "Your code has been rated at 0.00/10"
+    assert repr(report).startswith("LintReport(module='example_script', score=0.00/10, "
+                                   "statements=12, messages=12: W0301 C0114")
+    frame = report.to_frame()
+    assert list(frame.columns) == ["line", "column", "message_id", "symbol", "category", "text"]
+    assert len(frame) == 12 and frame["message_id"].tolist()[-1] == "W0611"
+
+
+def test_suppressions_are_comments_not_strings():
+    source = ('TEXT = "# pylint: disable=all"\n'
+              "value = 1  # pylint: disable=invalid-name\n"
+              "#pylint:skip-file\n")
+    assert codequality.suppressions(source) == (
+        (2, "# pylint: disable=invalid-name"), (3, "#pylint:skip-file"))
+    assert not codequality.suppressions(CLEAN)
+    with pytest.raises(codequality.CodeDoesNotParse):
+        codequality.suppressions("def (")
+
+
+def test_stripping_suppressions_restores_what_they_hid():
+    silenced = CLEAN.replace("def add(first: int, second: int) -> int:",
+                             "def add(First: int, second: int) -> int:  # pylint: disable=C0103")
+    silenced = "# pylint: skip-file\n" + silenced.replace("return first", "return First")
+    assert not codequality.lint(silenced).ids
+    stripped = codequality.strip_suppressions(silenced)
+    assert stripped.splitlines()[0] == "" and "pylint" not in stripped
+    assert len(stripped.splitlines()) == len(silenced.splitlines())
+    assert codequality.lint(stripped).ids == {"C0103": 1}
+    assert codequality.strip_suppressions(CLEAN) == CLEAN
+    kept = 'TEXT = "# pylint: disable=all"  # a string, not a comment\n'
+    assert codequality.strip_suppressions(kept) == kept
