@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from labsupport import __version__, doctor
+from labsupport import __version__, doctor, steps
 from labsupport.course import commands as course_commands
 from labsupport.course import grading
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that JupyterLab and the widget front end match (why a widget does not render)",
     )
     doctor_cmd.set_defaults(handler=_run_doctor)
+    steps.register(commands)
     # Course tooling registers its subcommands below, one call per module.
     course_commands.register(commands)
     grading.register(commands)
