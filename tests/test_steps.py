@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -72,6 +74,7 @@ def test_validate_data_fails_on_readings_out_of_range(capsys):
     frame = pipeline.make_sensor_data(200, np.random.default_rng(4))
     frame.assign(temperature=frame["temperature"] * 9 / 5 + 32).to_csv("f.csv", index=False)
     assert _run("validate-data", "f.csv") == 1
+    assert _run("validate-data", "train.csv", "f.csv") == 1
     assert "temperature" in capsys.readouterr().out
 
 
@@ -111,3 +114,15 @@ def test_every_step_has_help(action, capsys):
     with pytest.raises(SystemExit) as stopped:
         _run(action, "--help")
     assert stopped.value.code == 0 and "usage: labsupport model" in capsys.readouterr().out
+
+
+def test_a_step_does_not_load_the_course_tooling(workspace):
+    """Each CI step is a new process: `labsupport model ...` must not import nbformat & co."""
+    (workspace / "m.json").write_text(json.dumps({"accuracy": 0.9}))
+    probe = ("import sys; from labsupport import cli; "
+             "status = cli.main(['model', 'gate', 'm.json', '--min', 'accuracy=0.5']); "
+             "print(status, sorted(m for m in ('nbformat', 'labsupport.course') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=workspace, capture_output=True,
+                          text=True, check=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout
