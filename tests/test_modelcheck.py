@@ -8,13 +8,30 @@ import pickle
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.metrics import f1_score
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from labsupport import modelcheck, pipeline
 
 
 def _metrics(accuracy=0.8, precision=0.7, recall=0.6, f1=0.65, **counts):
     return {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1, **counts}
+
+
+@pytest.mark.parametrize("seed, share", [(0, 0.5), (1, 0.1), (2, 0.9)])
+def test_classification_metrics_equal_scikit_learn(seed, share):
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = (rng.random(200) < share).astype(int), (rng.random(200) < share).astype(int)
+    found = modelcheck.classification_metrics(y_true, y_pred)
+    assert found["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert found["precision"] == pytest.approx(precision_score(y_true, y_pred, zero_division=0))
+    assert found["recall"] == pytest.approx(recall_score(y_true, y_pred, zero_division=0))
+    assert found["f1"] == pytest.approx(f1_score(y_true, y_pred, zero_division=0))
+
+
+def test_no_positive_predicted_or_present_scores_zero_like_scikit_learn():
+    found = modelcheck.classification_metrics([0, 0, 1], [0, 0, 0])
+    assert (found["precision"], found["recall"], found["f1"]) == (0.0, 0.0, 0.0)
+    assert modelcheck.classification_metrics([0, 0], [0, 0])["f1"] == 0.0
 
 
 def test_classification_metrics_carry_the_counts_of_their_denominators():
