@@ -15,7 +15,7 @@ NOTEBOOKS = all_notebooks()
 
 #: The only cell tags the lab uses (STYLE.md, habit 9). Course tooling adds its exercise markers.
 ALLOWED_TAGS = {"parameters", "raises-exception", "nbval-ignore-output", "nbval-check-output",
-                "public-tests", "hidden-tests"}
+                "public-tests", "hidden-tests", "wrong-answer"}
 
 GLOBAL_RANDOMNESS = re.compile(
     r"np\.random\.(seed|rand|randn|randint|choice|normal|uniform|shuffle|permutation)\(|"
