@@ -39,10 +39,10 @@ DENOMINATORS = {"accuracy": "n_test", "precision": "n_predicted_positive",
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
     """Accuracy, precision, recall and F1 of the positive class (1), with their counts.
 
-    Besides the four metrics (equal to scikit-learn's, with ``zero_division=0``) the result holds the counts
-    their sampling errors need: ``n_test`` rows, ``n_positive`` true positives + false negatives
-    (recall's denominator), ``n_predicted_positive`` (precision's) and ``n_f1``, the mean of the
-    two (F1 = TP / mean(actual positives, predicted positives)).
+    Besides the four metrics (equal to scikit-learn's, with ``zero_division=0``) the result holds
+    the counts their sampling errors need: ``n_test`` rows, ``n_positive`` true positives + false
+    negatives (recall's denominator), ``n_predicted_positive`` (precision's) and ``n_f1``, the
+    mean of the two (F1 = TP / mean(actual positives, predicted positives)).
 
     Parameters
     ----------

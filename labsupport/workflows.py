@@ -293,8 +293,9 @@ def literal_expressions(workflow: Mapping) -> list[tuple[str, str]]:
     """Every value that contains ``${`` not followed by a second ``{``, with where it sits.
 
     ``${{ secrets.TOKEN }}`` is an expression GitHub replaces with the secret;
-    ``${ secrets.TOKEN }`` is a plain string that reaches the step as those very characters. It is valid YAML and valid
-    workflow syntax, so actionlint accepts it; this check (or a test that runs the step) does not.
+    ``${ secrets.TOKEN }`` is a plain string that reaches the step as those very characters. It is
+    valid YAML and valid workflow syntax, so actionlint accepts it; this check (or a test that runs
+    the step) does not.
     Shell variables such as ``${HOME}`` inside ``run:`` scripts are left alone.
     """
     found = []
