@@ -10,9 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from labsupport import __version__, doctor
-from labsupport.course import commands as course_commands
-from labsupport.course import grading
+from labsupport import __version__, doctor, steps
 
 
 def _run_doctor(_args: argparse.Namespace) -> int:
@@ -35,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that JupyterLab and the widget front end match (why a widget does not render)",
     )
     doctor_cmd.set_defaults(handler=_run_doctor)
-    # Course tooling registers its subcommands below, one call per module.
+    steps.register(commands)
+    # Course tooling registers its subcommands below, one call per module. Imported here, not at
+    # the top: `labsupport model ...` (one process per CI step) does not pay for nbformat.
+    # pylint: disable-next=import-outside-toplevel
+    from labsupport.course import commands as course_commands, grading
     course_commands.register(commands)
     grading.register(commands)
     return parser
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``labsupport`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["model"] and not {"-h", "--help"} & set(argv[1:2]):
+        return steps.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = vars(args).get("handler")

@@ -358,15 +358,36 @@ def _validate(change: Change, schema: validation.Schema) -> StageResult:
     return StageResult("validate", "passed" if report.ok else "failed", str(report))
 
 
+def fit(code: str, data: pd.DataFrame, params: Mapping[str, object]) -> Model:
+    """Train the pipeline's model: ``code``'s features, scaled, into a logistic regression.
+
+    The train stage of lesson 01 and the ``labsupport model train`` command of lesson 05 both
+    call it, so the two lessons train exactly the same model.
+
+    Parameters
+    ----------
+    code
+        Source of ``features.py`` defining ``add_features(frame)``.
+    data
+        Labelled readings (the :data:`LABEL` column is the target).
+    params
+        Keyword arguments of scikit-learn's ``LogisticRegression``.
+    """
+    if LABEL not in data.columns:
+        raise ValueError(f"the training data needs the label column {LABEL!r}; "
+                         f"it has {list(data.columns)}.")
+    features = load_features(code)(data.drop(columns=[LABEL]))
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(**params))
+    estimator.fit(features, data[LABEL])
+    return Model(code=code, estimator=estimator)
+
+
 def _train(change: Change) -> tuple[StageResult, Model | None]:
     try:
-        features = load_features(change.code)(change.data.drop(columns=[LABEL]))
-        estimator = make_pipeline(StandardScaler(), LogisticRegression(**change.params))
-        estimator.fit(features, change.data[LABEL])
+        model = fit(change.code, change.data, change.params)
     except Exception as error:  # pylint: disable=broad-exception-caught  # any failure fails the stage
         return StageResult("train", "failed", f"{type(error).__name__}: {error}"), None
-    model = Model(code=change.code, estimator=estimator)
-    n_inputs = features.shape[1]
+    n_inputs = model.estimator.n_features_in_
     return StageResult("train", "passed", f"built model artifact {model.artifact()}: trained on "
                                           f"{len(change.data)} rows, {n_inputs} inputs"), model
 

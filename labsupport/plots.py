@@ -351,3 +351,36 @@ def lint_score_steps(ax: Axes, steps: Sequence[str], scores: Sequence[float], *,
         ax.legend(fontsize="small", loc="lower right")
     return ax
 # --- end of lesson 04 -------------------------------------------------------------------------
+
+
+
+# --- lesson 05: GitHub Actions ------------------------------------------------------------------
+
+
+def job_graph(ax: Axes, stages: Sequence[Sequence[str]],
+              needs: dict[str, Sequence[str]], *, title: str = "") -> Axes:
+    """A workflow's jobs as boxes in columns of jobs that may run together, arrows for ``needs``.
+
+    ``stages`` is :func:`labsupport.workflows.job_order`'s list (stage 0 on the left) and
+    ``needs`` :func:`labsupport.workflows.needs`'s mapping; an arrow runs from each needed job to
+    the job that waits for it (lesson 05).
+    """
+    where = {}
+    for column, stage in enumerate(stages):
+        for row, job in enumerate(stage):
+            where[job] = (column, (len(stage) - 1) / 2 - row)
+    for job, required in needs.items():
+        for other in required:
+            ax.annotate("", xy=where[job], xytext=where[other],
+                        arrowprops={"arrowstyle": "-|>", "color": "0.35", "shrinkA": 34,
+                                    "shrinkB": 34, "linewidth": 1.2})
+    for job, (x, y) in where.items():
+        ax.text(x, y, job, ha="center", va="center", fontsize="small",
+                bbox={"boxstyle": "round,pad=0.5", "facecolor": "#dce6f2",
+                      "edgecolor": REFERENCE_COLOR})
+    tallest = max(len(stage) for stage in stages)
+    ax.set_xlim(-0.6, len(stages) - 0.4)
+    ax.set_ylim(-tallest / 2 - 0.1, tallest / 2 + 0.1)
+    ax.set_axis_off()
+    ax.set_title(title)
+    return ax

