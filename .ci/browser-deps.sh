@@ -31,16 +31,9 @@ have_fonts() {
     command -v fc-list >/dev/null 2>&1 && [[ -n "$(fc-list 2>/dev/null | head -n 1)" ]]
 }
 
-shout() {
-    local line
-    echo
-    echo "##########################################################################################"
-    for line in "$@"; do
-        echo "##  $line"
-    done
-    echo "##########################################################################################"
-    echo
-}
+# shout and apt_install
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 packages=()
 if chromium_path="$(find_chromium)"; then
@@ -57,32 +50,11 @@ if [[ ${#packages[@]} -eq 0 ]]; then
     exit 0
 fi
 
-if [[ "$(id -u)" -eq 0 ]]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-else
-    shout "The in-browser widget test needs Debian's Chromium, which is not installed," \
-          "and this account can install nothing (not root, no password-less sudo)." \
-          "" \
-          "Install it once, then run the tests again:" \
-          "    sudo apt-get install ${packages[*]}        (Debian / Ubuntu)" \
-          "" \
-          "Until then tests/test_browser.py is SKIPPED (and FAILS when CI=true)."
-    exit 0
-fi
-
-echo "browser-deps: installing ${packages[*]} with apt-get"
-export DEBIAN_FRONTEND=noninteractive
-if ! { "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null &&
-       "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-           apt-get install -y -q --no-install-recommends "${packages[@]}" </dev/null; }; then
-    shout "apt-get could not install: ${packages[*]}" \
-          "Install it by hand:  sudo apt-get install ${packages[*]}" \
-          "Until then tests/test_browser.py is SKIPPED (and FAILS when CI=true)."
-    if [[ "${CI:-}" == "true" ]]; then
-        exit 1
-    fi
+status=0
+apt_install browser-deps "tests/test_browser.py is" "${packages[@]}" || status=$?
+if [[ $status -eq 1 && "${CI:-}" == "true" ]]; then
+    exit 1
+elif [[ $status -ne 0 ]]; then
     exit 0
 fi
 

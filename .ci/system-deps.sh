@@ -10,16 +10,9 @@
 #                    same advice (under CI=true they fail instead).
 set -euo pipefail
 
-shout() {
-    local line
-    echo
-    echo "##########################################################################################"
-    for line in "$@"; do
-        echo "##  $line"
-    done
-    echo "##########################################################################################"
-    echo
-}
+# shout and apt_install
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 packages=()
 if [[ -x /usr/bin/bwrap ]] || command -v bwrap >/dev/null 2>&1; then
@@ -50,31 +43,11 @@ if [[ ${#packages[@]} -eq 0 ]]; then
     exit 0
 fi
 
-if [[ "$(id -u)" -eq 0 ]]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-else
-    shout "labsupport grade runs each student's kernel under bubblewrap, which is not installed," \
-          "and this account can install nothing (not root, no password-less sudo)." \
-          "" \
-          "Install it once, then run the tests again:" \
-          "    sudo apt-get install ${packages[*]}        (Debian / Ubuntu)" \
-          "" \
-          "Until then the grading tests are SKIPPED (and FAIL when CI=true)."
-    exit 0
-fi
-
-echo "system-deps: installing ${packages[*]} with apt-get"
-if ! { "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null &&
-       "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-           apt-get install -y -q --no-install-recommends "${packages[@]}" </dev/null; }; then
-    shout "apt-get could not install: ${packages[*]}" \
-          "Install it by hand:  sudo apt-get install ${packages[*]}" \
-          "Until then the grading tests are SKIPPED (and FAIL when CI=true)."
-    if [[ "${CI:-}" == "true" ]]; then
-        exit 1
-    fi
+status=0
+apt_install system-deps "the grading tests are" "${packages[@]}" || status=$?
+if [[ $status -eq 1 && "${CI:-}" == "true" ]]; then
+    exit 1
+elif [[ $status -ne 0 ]]; then
     exit 0
 fi
 echo "system-deps: $(bwrap --version) is ready."
