@@ -481,10 +481,43 @@ def test_a_worker_that_dies_leaves_grader_error_rows_and_a_gradebook(tmp_path, m
     monkeypatch.setattr(grading, "grade_submission", lambda *args: os._exit(3))
     summary = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=1, progress=False)
     assert [r.status for r in summary.results] == ["grader-error"]
-    assert summary.failed and "BrokenProcessPool" in summary.failed[0]
+    assert summary.failed and "WorkerDied: the grading worker died twice" in summary.failed[0]
     monkeypatch.undo()
     again = grading.grade_batch([SOLUTION], folder, out, LIMITS, workers=1, progress=False)
     assert (again.graded, [r.score for r in again.results]) == (1, [5.0])
+
+
+def test_a_dying_worker_costs_only_the_notebook_that_kills_it(tmp_path, monkeypatch):
+    """One notebook kills its worker every time, one only the first time: the first is the one
+    grader-error row, everyone else (graded beside it, or queued) gets the real grade."""
+    names = ("correct", "stub", "patch_checker", "invalid_json")
+    folder = _subset(tmp_path, names)
+    (folder / "killer.ipynb").write_bytes((SUBMISSIONS / "correct.ipynb").read_bytes())
+    (folder / "once.ipynb").write_bytes((SUBMISSIONS / "correct.ipynb").read_bytes())
+    real, flag = grading.grade_submission, tmp_path / "once-died"
+
+    def dying(submission, *args):
+        if submission.student == "killer":
+            os._exit(3)
+        if submission.student == "once":
+            try:
+                os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                os._exit(3)
+        return real(submission, *args)
+
+    monkeypatch.setattr(grading, "grade_submission", dying)
+    summary = grading.grade_batch([SOLUTION], folder, tmp_path / "out", LIMITS, workers=2,
+                                  progress=False)
+    statuses = {r.student: r.status for r in summary.results}
+    assert statuses.pop("killer") == "grader-error" and flag.exists()
+    assert [line.split(" / ")[0] for line in summary.failed] == ["killer"]
+    expected = {name: EXPECTED[name]["status"] for name in names} | {"once": "ok"}
+    assert statuses == expected
+    scores = {r.student: r.score for r in summary.results}
+    assert scores["once"] == scores["correct"] == float(EXPECTED["correct"]["score"])
 
 
 def test_a_kernel_that_did_not_start_is_retried(tmp_path, monkeypatch):

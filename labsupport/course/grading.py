@@ -20,8 +20,9 @@ import os
 import stat
 import sys
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -420,6 +421,46 @@ def _grade_in_worker(submission: Submission, limits: Limits) -> SubmissionResult
     return grade_submission(submission, exercise, limits, isolation, kernels)
 
 
+class WorkerDied(RuntimeError):
+    """A grading worker process died while it graded a submission."""
+
+
+def _run_pool(queue: deque[Submission], workers: int, initargs: tuple,
+              store: Callable[[SubmissionResult], None]) -> list[Submission]:
+    """Grade submissions taken from the left of ``queue`` in one pool of ``workers`` processes,
+    storing each result as it comes; at most ``workers`` are in flight at once.
+
+    Returns the submissions that were in flight when a worker died (the pool is then unusable;
+    the rest stay in ``queue``), or an empty list once ``queue`` is empty.
+    """
+    limits = initargs[1]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=initargs) as pool:
+        running: dict[Future, Submission] = {}
+        while queue or running:
+            while queue and len(running) < workers:
+                submission = queue.popleft()
+                running[pool.submit(_grade_in_worker, submission, limits)] = submission
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = []
+            for future in done:
+                submission = running.pop(future)
+                try:
+                    graded = future.result()
+                except SandboxUnavailable as error:
+                    raise ValueError(str(error)) from None
+                except BrokenProcessPool:
+                    broken.append(submission)
+                    continue
+                except Exception as error:  # pylint: disable=broad-exception-caught
+                    graded = grader_error(submission, limits, error)
+                store(graded)
+            if broken:  # the other futures in flight fail the same way
+                return broken + list(running.values())
+    return []
+
+
 @dataclass(frozen=True)
 class BatchSummary:
     """What a batch run did.
@@ -494,22 +535,14 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
         os.chmod(out_dir, 0o700)
     todo = list(_pending(submissions, out_dir, limits, force))
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    failed = []
-    context = multiprocessing.get_context("fork")
-    isolation = Isolation(confined=not unconfined, uid_base=uid_base)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(isolation, limits, exercise_imports(solutions))) as pool, \
-            tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress,
-                 file=sys.stderr) as progress_bar:
-        futures = {pool.submit(_grade_in_worker, s, limits): s for s in todo}
-        for future in as_completed(futures):
-            submission = futures[future]
-            try:
-                graded = future.result()
-            except SandboxUnavailable as error:
-                raise ValueError(str(error)) from None
-            except Exception as error:  # pylint: disable=broad-exception-caught
-                graded = grader_error(submission, limits, error)
+    failed: list[str] = []
+    initargs = (Isolation(confined=not unconfined, uid_base=uid_base), limits,
+                exercise_imports(solutions))
+
+    with tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress,
+              file=sys.stderr) as progress_bar:
+
+        def store(graded: SubmissionResult) -> None:
             if graded.status in gradebook.GRADER_FAULTS:
                 failed.append(gradebook.printable(
                     f"{graded.student} / {graded.exercise}: {graded.status}: "
@@ -518,6 +551,19 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
                 gradebook.result_path(out_dir, graded.student, graded.exercise),
                 graded.to_json())
             progress_bar.update()
+
+        # A worker that dies (killed by the system, a crash in a library) breaks its pool: the
+        # submissions it was grading become suspects and the rest go on in a fresh pool. Each
+        # suspect is then graded alone, so the one that kills its worker again is known for
+        # sure; only that one becomes a grader-error row (graded again by the next run).
+        queue, suspects = deque(todo), deque()
+        while queue:
+            suspects.extend(_run_pool(queue, workers, initargs, store))
+        while suspects:
+            for culprit in _run_pool(suspects, 1, initargs, store):
+                store(grader_error(culprit, limits, WorkerDied(
+                    "the grading worker died twice while grading this notebook, the second "
+                    "time with no other notebook beside it")))
     results = gradebook.write_reports(out_dir, timings)
     return BatchSummary(len(todo), len(submissions) - len(todo), tuple(sorted(failed)),
                         tuple(results), scan.skipped)
