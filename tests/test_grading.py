@@ -537,6 +537,30 @@ def test_a_kernel_that_did_not_start_is_retried(tmp_path, monkeypatch):
     assert (again.graded, again.failed, _grades(out)["correct"]["total"]) == (1, (), "5")
 
 
+#: Corpus entries whose grade shows the sandbox's view: files, processes, network.
+VIEW_SUBSET = ("correct", "stub", "git_solution", "other_solution", "grader_cmdline",
+               "loopback_listener")
+
+
+def test_an_ordinary_user_grades_in_the_same_sandbox(tmp_path):
+    """Without root (an instructor's laptop) kernels run under bubblewrap in a user namespace:
+    no uid of their own and no cgroup, but the same view of files, processes and network. Run as
+    root (CI), the grader is made an ordinary user by a user namespace of its own."""
+    folder = _subset(tmp_path, VIEW_SUBSET)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "labsupport", "grade", str(SOLUTION), str(folder), "-o",
+               str(out), *QUICK_FLAGS]
+    if os.geteuid() == 0:
+        command = ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command]
+    with sandbox_support.loopback_listener(b"LABSUPPORT-CORPUS-ANSWERS\n"):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "UNCONFINED" not in done.stdout + done.stderr
+    grades = _grades(out)
+    assert {name: (grades[name]["total"], grades[name]["status"]) for name in VIEW_SUBSET} == \
+        {name: (EXPECTED[name]["score"], EXPECTED[name]["status"]) for name in VIEW_SUBSET}
+
+
 def test_stored_results_are_ascii_json(corpus_run):
     out, _ = corpus_run
     for path in (out / "results").glob("*/*.json"):
