@@ -85,14 +85,16 @@ hooks: $(STAMP)
 		$(BIN)/nbstripout --verify $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb); \
 	fi
 
-# Unit tests, papermill runs, hygiene, browser, and nbval over every lesson and solution notebook,
-# in one pytest session on $(WORKERS) workers. --dist loadfile keeps each notebook's cells together.
-# solutions/ is named only where it exists: a student release (labsupport release) has none.
+# Unit tests, papermill runs, hygiene, browser, and nbval over every lesson notebook, in one pytest
+# session on $(WORKERS) workers. Solutions are not given to nbval: tests/test_exercises.py runs each
+# one with its default parameters (and its tests), and the papermill sweep under five seeds.
+# --dist loadgroup deals the tests in the groups conftest.py makes: one file, one notebook's cells,
+# or one notebook's sweep; --no-loadscope-reorder keeps the order conftest.py gives (longest first).
 pytest: $(STAMP)
-	timeout --kill-after=30 $(SUITE_TIMEOUT) $(BIN)/python -m pytest tests notebooks $(wildcard solutions) \
+	timeout --kill-after=30 $(SUITE_TIMEOUT) $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) \
 		--timeout=$(TEST_TIMEOUT) --notebook-timeout=$(NOTEBOOK_TIMEOUT) \
-		-n $(WORKERS) --dist loadfile --durations=10
+		-n $(WORKERS) --dist loadgroup --no-loadscope-reorder --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -22,6 +22,8 @@ from tests import browser_support as bs
 from tests.notebook_files import ROOT, executable_notebooks
 
 pytestmark = pytest.mark.browser
+#: Minutes in all (a JupyterLab server and Chromium): dealt to a worker first (conftest.py).
+XDIST_FIRST = True
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 WIDGET_NOTEBOOKS = bs.widget_notebooks(executable_notebooks())

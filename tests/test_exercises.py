@@ -2,7 +2,8 @@
 
 For each ``solutions/*.ipynb`` these kernels run (each once per module, shared by the tests):
 
-* the solution notebook, then every test (public and hidden) against its globals;
+* the solution notebook, then every test (public and hidden) against its globals (the
+  rehearsal's baseline run, which also runs each question's tests right after its cells);
 * the generated exercise as a student receives it (errors allowed), then every graded test;
 * the exercise with the solution's answer cells put back, to see its self-check cells succeed;
 * each declared wrong answer substituted into the solution (one kernel each, in parallel, see
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / authoring.SOLUTIONS).glob("*.ipynb"))
 #: Kernels the wrong answers of one exercise run on at once (the suite shares its cores).
 WORKERS = int(os.environ.get("REHEARSAL_WORKERS", "2"))
+#: One exercise's kernels run on one xdist worker, the exercises spread over them (conftest.py).
+XDIST_GROUP_BY = "solution"
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / authoring.SOLUTIONS).is_dir(),
@@ -69,10 +72,14 @@ def solution(request) -> Path:
 
 
 @pytest.fixture(scope="module")
-def solution_run(solution):
-    """The executed solution and the outcomes of all its tests."""
-    return run_with_tests(authoring.read_notebook(solution), solution, solution.parent,
-                          allow_errors=False)
+def solution_run(wrong_answers):
+    """The executed solution and the outcomes of all its tests (the rehearsal's baseline, or a
+    run of its own for a solution that declares no wrong answer)."""
+    if wrong_answers.baseline is None:
+        solution = wrong_answers.solution
+        return run_with_tests(authoring.read_notebook(solution), solution, solution.parent,
+                              allow_errors=True)
+    return wrong_answers.baseline, wrong_answers.solution_outcomes()
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +115,15 @@ def test_exercises_are_in_sync(capsys):
 def test_every_solution_is_a_valid_exercise(solution):
     exercise = authoring.load_exercise(solution)
     assert exercise.questions
+
+
+def test_the_solution_runs_without_errors(solution_run):
+    executed, _ = solution_run
+    failing = [f"cell {index}: {output.ename}: {output.evalue}"
+               for index, cell in enumerate(executed.cells)
+               if "raises-exception" not in cell.metadata.get("tags", [])
+               for output in cell.get("outputs", []) if output.output_type == "error"]
+    assert not failing, "the solution notebook raised:\n" + "\n".join(failing)
 
 
 def test_the_solution_passes_every_test(solution_run):

@@ -25,6 +25,8 @@ from tests import sandbox_support
 from tests.sandbox_support import require_bubblewrap
 from tests.test_gradebook import markup_lines
 
+#: The corpus is graded once for the module, which takes minutes: dealt first (conftest.py).
+XDIST_FIRST = True
 CORPUS = Path(__file__).parent / "grading_corpus"
 SOLUTION = CORPUS / "solution.ipynb"
 SUBMISSIONS = CORPUS / "submissions"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+import jupyter_client
 import nbformat
 import papermill
 import pytest
@@ -21,6 +22,8 @@ from labsupport.course import authoring
 from tests.notebook_files import executable_notebooks
 
 NOTEBOOKS = executable_notebooks()
+#: One notebook's sweep runs on one xdist worker, in one kernel (see conftest.py).
+XDIST_GROUP_BY = "notebook_kernel"
 
 #: The seeds every notebook must pass under (its own default SEED is nbval's run).
 SWEEP_SEEDS = (1, 7, 42, 1234, 2026)
@@ -53,8 +56,9 @@ def overrides_for(notebook: nbformat.NotebookNode, name: str, seed: int) -> dict
     return values
 
 
-def execute(path, parameters, output):
-    """Run a notebook with papermill and return the executed notebook.
+def execute(path, parameters, output, km=None):
+    """Run a notebook with papermill (in the kernel of ``km`` if given) and return the executed
+    notebook.
 
     nbclient (which papermill drives) keeps going after a cell tagged ``raises-exception`` fails,
     but papermill then raises for any error output, tagged or not; the executed notebook it wrote
@@ -66,12 +70,53 @@ def execute(path, parameters, output):
         papermill.execute_notebook(
             str(runnable), str(output), parameters=parameters, kernel_name="python3",
             cwd=str(path.parent), progress_bar=False, execution_timeout=CELL_TIMEOUT,
-            start_timeout=120)
+            start_timeout=120, km=km)
     except papermill.PapermillExecutionError:
         pass
     return nbformat.read(output, as_version=4)
 
 
+#: Run in the shared kernel before each sweep run after the first: the notebook's names are
+#: gone, the working directory and figures are as a fresh kernel has them; only imported modules
+#: stay (what saves the start-up).
+_RESET = """\
+%reset -f
+import os as _os
+import matplotlib.pyplot as _plt
+_os.chdir({directory!r})
+_plt.close("all")
+del _os, _plt
+"""
+
+
+@pytest.fixture(scope="module", params=NOTEBOOKS, ids=[_name(p) for p in NOTEBOOKS])
+def notebook_kernel(request):
+    """A notebook and one kernel for all its sweep runs (kernel start and imports are most of a
+    short notebook's cost). Runs after the first start from :data:`_RESET`."""
+    path = request.param
+    manager = jupyter_client.KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(path.parent))
+    runs = []
+
+    def prepare():
+        if not manager.is_alive():  # a run that killed the kernel does not sink the next ones
+            manager.restart_kernel(now=True)
+            runs.clear()
+        if runs:
+            client = manager.client()
+            client.start_channels()
+            try:
+                client.wait_for_ready(timeout=120)
+                reply = client.execute_interactive(_RESET.format(directory=str(path.parent)),
+                                                   timeout=120, output_hook=lambda _msg: None)
+            finally:
+                client.stop_channels()
+            assert reply["content"]["status"] == "ok", reply["content"]
+        runs.append(len(runs))
+        return manager
+
+    yield path, prepare
+    manager.shutdown_kernel(now=True)
 def _error_text(cell: nbformat.NotebookNode) -> str:
     errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
     return "\n".join(f"{o.ename}: {o.evalue}" for o in errors)
@@ -85,11 +130,11 @@ def test_the_sweep_covers_every_lesson_and_solution():
 
 
 @pytest.mark.parametrize("seed", SWEEP_SEEDS, ids=[f"seed{s}" for s in SWEEP_SEEDS])
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[_name(p) for p in NOTEBOOKS])
-def test_notebook_runs_under_every_sweep_seed(path, seed, tmp_path):
+def test_notebook_runs_under_every_sweep_seed(notebook_kernel, seed, tmp_path):
+    path, prepare = notebook_kernel
     notebook = nbformat.read(path, as_version=4)
     parameters = overrides_for(notebook, _name(path), seed)
-    executed = execute(path, parameters, tmp_path / path.name)
+    executed = execute(path, parameters, tmp_path / path.name, km=prepare())
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and f"SEED = {seed}" in injected[0].source
     code = [c for c in executed.cells if c.cell_type == "code"]

@@ -9,8 +9,10 @@ with the self-check's own :func:`~labsupport.course.runner.run_test`. A wrong an
 more than its ``max_share`` of the question's points is reported, with the tests it passed.
 
 To keep it quick, a variant runs only as far as its question's last test cell (where a student
-runs ``check``) and only that question's tests; one extra kernel first runs the whole solution
-with each question's tests right after its test cells, proving that stopping there loses nothing.
+runs ``check``) and only that question's tests; one extra kernel, the *baseline*, runs the whole
+solution with each question's tests right after its test cells, proving that stopping there
+loses nothing, and every test once more at the end, as the grader runs them (so the baseline is
+also the run that shows the solution passing its own tests).
 Variants run in parallel, one kernel each. Nothing here is sandboxed: it runs the instructor's
 own notebooks, never a student's (that is :mod:`labsupport.course.grading`).
 """
@@ -23,7 +25,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbclient
@@ -152,12 +154,32 @@ class Rehearsal:
     """The wrong answers of one solution notebook, graded.
 
     ``problems`` lists what makes the rehearsal itself untrustworthy (the solution failing its
-    own tests where the variants are graded); ``verdicts`` has one entry per wrong answer.
+    own tests where the variants are graded); ``verdicts`` has one entry per wrong answer;
+    ``baseline`` is the executed baseline notebook (or why it did not run).
     """
 
     solution: Path
     problems: tuple[str, ...]
     verdicts: tuple[Verdict, ...]
+    baseline: nbformat.NotebookNode | BaseException | None = field(
+        default=None, repr=False, compare=False)
+
+    def solution_outcomes(self) -> list[dict]:
+        """The outcomes of every test, run after the whole solution (the baseline's last cell).
+
+        Raises
+        ------
+        RuntimeError
+            When the baseline did not run or its last cell printed no outcomes.
+        """
+        if not isinstance(self.baseline, nbformat.NotebookNode):
+            raise RuntimeError(f"{self.solution.name}: the solution did not run "
+                               f"({self.baseline!r})")
+        outcomes = outcomes_of(self.baseline.cells[-1])
+        if outcomes is None:
+            raise RuntimeError(f"{self.solution.name}: the test cell printed no outcomes; its "
+                               f"outputs: {self.baseline.cells[-1].outputs}")
+        return outcomes
 
     @property
     def failures(self) -> tuple[str, ...]:
@@ -185,7 +207,8 @@ def _variant(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
 
 def _baseline(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
               questions: Sequence[str]) -> nbformat.NotebookNode:
-    """The solution with each question's tests run right after that question's test cells."""
+    """The solution with each question's tests run right after that question's test cells, and
+    every test once more at the end."""
     plain = authoring.without_wrong_answers(notebook)
     after = {_last_test_cell(plain, name): name for name in questions}
     cells = []
@@ -193,7 +216,7 @@ def _baseline(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
         cells.append(cell)
         if index in after:
             cells.append(tests_cell(exercise.path, [after[index]]))
-    plain.cells = cells
+    plain.cells = cells + [tests_cell(exercise.path)]
     return plain
 
 
@@ -273,7 +296,7 @@ def rehearse(solution: Path | str, workers: int | None = None,
         share, passed = _share(outcomes, question)
         verdicts.append(Verdict(answer.question, answer.description, answer.max_share, share,
                                 passed))
-    return Rehearsal(solution, problems, tuple(verdicts))
+    return Rehearsal(solution, problems, tuple(verdicts), results[0])
 
 
 def _baseline_problems(solution: Path, exercise: authoring.Exercise, graded: list[str],
@@ -282,7 +305,7 @@ def _baseline_problems(solution: Path, exercise: authoring.Exercise, graded: lis
         return (f"{solution.name}: the solution did not run ({type(result).__name__}: "
                 f"{result})",)
     found = {}
-    for cell in result.cells:
+    for cell in result.cells[:-1]:  # the last cell runs every test after the whole notebook
         outcomes = outcomes_of(cell) if cell.source.startswith(RUN_TESTS[:20]) else None
         for outcome in outcomes or []:
             found[(outcome["question"], outcome["test"])] = outcome
