@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 
 import yaml
@@ -79,3 +81,33 @@ def test_every_dependency_is_commented():
         if line.strip().startswith('"'):
             assert previous.strip().startswith(("#", '"')), f"uncommented dependency {line.strip()}"
         previous = line if line.strip() else previous
+
+
+GROUPED_TESTS = '''
+import os
+import pytest
+
+
+@pytest.mark.xdist_group("one")
+@pytest.mark.parametrize("index", range(6))
+def test_records_its_worker(index, tmp_path_factory):
+    out = tmp_path_factory.getbasetemp().parent.parent / "workers"
+    out.mkdir(exist_ok=True)
+    (out / str(index)).write_text(os.environ["PYTEST_XDIST_WORKER"])
+'''
+
+
+def test_xdist_keeps_a_group_on_one_worker(tmp_path):
+    """`make test` relies on --dist loadgroup (conftest.py): a group split over workers would
+    run one notebook's nbval cells in two kernels. pytest 9.2 with xdist 3.8 did that silently."""
+    (tmp_path / "test_grouped.py").write_text(GROUPED_TESTS)
+    (tmp_path / "base").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p",
+         "no:cacheprovider", "-q", "--basetemp", str(tmp_path / "base" / "run"),
+         "--rootdir", str(tmp_path), str(tmp_path / "test_grouped.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    workers = {path.read_text() for path in (tmp_path / "base" / "workers").iterdir()}
+    assert len(list((tmp_path / "base" / "workers").iterdir())) == 6
+    assert len(workers) == 1, f"one xdist group ran on {sorted(workers)}"
