@@ -7,6 +7,7 @@ description. Each wrong answer runs in its own kernel, so this module starts a h
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import nbformat
@@ -96,3 +97,20 @@ def test_a_test_that_needs_cells_further_down_makes_the_rehearsal_untrustworthy(
 def test_an_exercise_without_wrong_answers_runs_no_kernel(tmp_path):
     path = write(good_notebook(), tmp_path / "s.ipynb")
     assert rehearsal.rehearse(path) == rehearsal.Rehearsal(path.resolve(), (), ())
+
+
+def test_a_reused_kernel_keeps_no_name_and_survives_a_notebook_that_kills_it(tmp_path):
+    """Variants share kernels (one after another): the next one sees none of the last one's
+    names, and a variant that kills its kernel costs only itself."""
+    def notebook(*sources):
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+    notebooks = [notebook("LEAKED = 1", "import os; os.chdir('/')"),
+                 notebook("import os\nprint('LEAKED' in globals(), os.getcwd())"),
+                 notebook("import os\nos._exit(1)"),
+                 notebook("print(6 * 7)")]
+    # pylint: disable-next=protected-access
+    results = asyncio.run(rehearsal._run_all(notebooks, tmp_path, 1, progress=False))
+    assert rehearsal.stdout_of(results[1].cells[0]) == f"False {tmp_path}\n"
+    assert isinstance(results[2], BaseException)
+    assert rehearsal.stdout_of(results[3].cells[0]) == "42\n"

@@ -13,8 +13,9 @@ runs ``check``) and only that question's tests; one extra kernel, the *baseline*
 solution with each question's tests right after its test cells, proving that stopping there
 loses nothing, and every test once more at the end, as the grader runs them (so the baseline is
 also the run that shows the solution passing its own tests).
-Variants run in parallel, one kernel each. Nothing here is sandboxed: it runs the instructor's
-own notebooks, never a student's (that is :mod:`labsupport.course.grading`).
+Variants run in parallel on a few kernels, each reused from one variant to the next (reset in
+between: every name gone, only imported modules kept). Nothing here is sandboxed: it runs the
+instructor's own notebooks, never a student's (that is :mod:`labsupport.course.grading`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jupyter_client
 import nbclient
 import nbformat
 from tqdm import tqdm
@@ -49,11 +51,11 @@ print(_json.dumps([_dataclasses.asdict(_runner.run_test(_test, _ns))
 """
 
 
-def _client(notebook: nbformat.NotebookNode, cwd: Path, allow_errors: bool,
-            timeout: int) -> nbclient.NotebookClient:
+def _client(notebook: nbformat.NotebookNode, cwd: Path, allow_errors: bool, timeout: int,
+            manager: jupyter_client.KernelManager | None = None) -> nbclient.NotebookClient:
     return nbclient.NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-        interrupt_on_timeout=allow_errors, startup_timeout=120,
+        notebook, km=manager, timeout=timeout, kernel_name="python3",
+        allow_errors=allow_errors, interrupt_on_timeout=allow_errors, startup_timeout=120,
         resources={"metadata": {"path": str(cwd)}})
 
 
@@ -225,25 +227,72 @@ def _share(outcomes: list[dict], question: authoring.Question) -> tuple[float, t
     return len(passed) / len(question.tests), passed
 
 
+#: Run in a kernel before each notebook after its first: the names the last notebook made are
+#: gone, the working directory and figures are as in a fresh kernel; only imported modules stay.
+RESET = """\
+%reset -f
+import os as _os
+_os.chdir({directory!r})
+import matplotlib.pyplot as _plt
+_plt.close("all")
+del _os, _plt
+"""
+
+
+async def _reset(manager: jupyter_client.AsyncKernelManager, cwd: Path) -> None:
+    client = manager.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=120)
+        reply = await client.execute_interactive(RESET.format(directory=str(cwd)), timeout=120,
+                                                 output_hook=lambda _msg: None)
+    finally:
+        client.stop_channels()
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"the kernel could not be reset: {reply['content']}")
+
+
 async def _run_all(notebooks: list[nbformat.NotebookNode], cwd: Path, workers: int,
                    progress: bool) -> list[nbformat.NotebookNode | BaseException]:
-    semaphore = asyncio.Semaphore(workers)
-    meter = tqdm(total=len(notebooks), desc="wrong answers", unit="kernel", disable=not progress,
-               file=sys.stderr)
+    """Run ``notebooks`` on ``workers`` kernels, each reused from one notebook to the next.
 
-    async def run(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode | BaseException:
-        async with semaphore:
-            executed = copy.deepcopy(notebook)
-            try:
-                await _client(executed, cwd, True, CELL_TIMEOUT).async_execute()
-            except Exception as error:  # pylint: disable=broad-exception-caught
-                return error  # a dead kernel: reported as "could not be graded"
-            finally:
-                meter.update()
-            return executed
+    A kernel's start and the solution's imports cost about as much as a short variant itself;
+    between two notebooks a kernel is reset (:data:`RESET`), and one that died is restarted.
+    """
+    meter = tqdm(total=len(notebooks), desc="wrong answers", unit="notebook",
+                 disable=not progress, file=sys.stderr)
+    pending = list(enumerate(notebooks))[::-1]  # popped from the end: in the order given
+    results: list[nbformat.NotebookNode | BaseException] = list(notebooks)
+
+    async def work() -> None:
+        manager = jupyter_client.AsyncKernelManager(kernel_name="python3")
+        await manager.start_kernel(cwd=str(cwd))
+        used = False
+        try:
+            while pending:
+                index, notebook = pending.pop()
+                executed = copy.deepcopy(notebook)
+                client = _client(executed, cwd, True, CELL_TIMEOUT, manager)
+                try:
+                    if not await manager.is_alive():  # the last notebook killed it
+                        await manager.restart_kernel(now=True)
+                    elif used:
+                        await _reset(manager, cwd)
+                    used = True
+                    await client.async_execute()
+                    results[index] = executed
+                except Exception as error:  # pylint: disable=broad-exception-caught
+                    results[index] = error  # a dead kernel: reported as "could not be graded"
+                finally:
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                    meter.update()
+        finally:
+            await manager.shutdown_kernel(now=True)
 
     try:
-        return list(await asyncio.gather(*(run(notebook) for notebook in notebooks)))
+        await asyncio.gather(*(work() for _ in range(min(workers, len(notebooks)))))
+        return results
     finally:
         meter.close()
 
