@@ -33,7 +33,7 @@ def _models():
     rng = np.random.default_rng(11)
     train = pipeline.make_sensor_data(1500, rng)
     good = pipeline.fit(pipeline.EXAMPLE_CODE, train, {"max_iter": 500})
-    blind = pipeline.fit(lifecycle.NO_VIBRATION_CODE, train, {"max_iter": 500})
+    blind = pipeline.fit(lifecycle.NO_TEMPERATURE_CODE, train, {"max_iter": 500})
     return train, good, blind, pipeline.make_sensor_data(800, rng)
 
 
@@ -233,3 +233,20 @@ def test_the_timeline_figure_draws_batches_traffic_and_decisions(lives):
             plots.lifecycle_timeline(axes[:2], lives["sound"])
     finally:
         plt.close(figure)
+
+
+def test_an_experiment_is_recorded_without_changing_production(models):
+    _, good, _, test = models
+    simulator = traffic.Simulator(lifecycle.population(test), [
+        traffic.Version("a", lifecycle.FrameModel(good)),
+        traffic.Version("b", lifecycle.FrameModel(good))])
+    log = lifecycle.Recorder()
+    log.release("a", "first")
+    split = rollout.ABSplit(0.5, n_steps=1, requests_per_step=400).run(
+        simulator, "a", "b", np.random.default_rng(1))
+    log.experiment(split, lifecycle.read_ab(split.outcomes).decision)
+    history = log.history()
+    assert history.production == "a" and history.max_share("b") == pytest.approx(0.5)
+    assert history.events[-1].kind == "experiment" and "not significant" in \
+        history.events[-1].reason
+    assert history.traffic.iloc[-1][["a", "b"]].tolist() == [1.0, 0.0]
