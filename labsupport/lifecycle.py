@@ -77,6 +77,8 @@ class Thresholds:
         test at ``alpha``).
     max_error_rate, max_latency_ms, max_accuracy_drop
         The canary analysis' conditions on the candidate at every step.
+    failure_limit
+        How many failed canary steps are tolerated before a rollback (Argo's ``failureLimit``).
     drift_share, drift_alpha
         The monitor: the readings drifted when at least ``drift_share`` of the columns have a
         KS p-value (Benjamini-Hochberg adjusted) below ``drift_alpha``.
@@ -91,6 +93,7 @@ class Thresholds:
     max_error_rate: float = 0.02
     max_latency_ms: float = 250.0
     max_accuracy_drop: float = 0.05
+    failure_limit: int = 0
     drift_share: float = 0.5
     drift_alpha: float = 0.05
     monitor_tolerance: float = 0.02
@@ -107,16 +110,21 @@ class Thresholds:
                                  f"{getattr(self, name)!r}.")
         if not 0.0 < self.drift_share <= 1.0:
             raise ValueError(f"drift_share must lie in (0, 1], got {self.drift_share!r}.")
+        if isinstance(self.failure_limit, bool) or not isinstance(self.failure_limit, int) \
+                or self.failure_limit < 0:
+            raise ValueError(f"failure_limit must be a whole number >= 0, got "
+                             f"{self.failure_limit!r}.")
         if not self.max_latency_ms > 0 or not -1.0 <= self.max_accuracy_drop <= 1.0:
             raise ValueError(f"max_latency_ms must be > 0 and max_accuracy_drop in [-1, 1], got "
                              f"{self.max_latency_ms!r}, {self.max_accuracy_drop!r}.")
 
     def analysis(self) -> rollout.Analysis:
-        """The canary's analysis: the three conditions, no failed step tolerated."""
+        """The canary's analysis: the three conditions and the failure limit."""
         return rollout.Analysis((rollout.Condition("error_rate", at_most=self.max_error_rate),
                                  rollout.Condition("latency_p99_ms", at_most=self.max_latency_ms),
                                  rollout.Condition("accuracy_drop",
-                                                   at_most=self.max_accuracy_drop)))
+                                                   at_most=self.max_accuracy_drop)),
+                                failure_limit=self.failure_limit)
 
 
 @dataclass(frozen=True)
@@ -451,6 +459,11 @@ class Scenario:
             raise ValueError(f"drift_batch must lie in [0, n_batches = {self.n_batches}], got "
                              f"{self.drift_batch!r}.")
         object.__setattr__(self, "schedule", rollout.check_schedule(self.schedule))
+
+
+#: A smaller life that replays in about a second: exercise 08 grades thresholds on it.
+SMALL_SCENARIO = Scenario(n_train=1000, n_test=800, n_users=1500, n_batches=5, batch_size=600,
+                          drift_batch=2, requests_per_step=1500)
 
 
 def _metrics(model: pipeline.Model, data: pd.DataFrame) -> dict[str, float]:

@@ -87,14 +87,16 @@ def test_train_records_the_cross_validation_when_asked(tmp_path, monkeypatch, ca
 
 @pytest.mark.parametrize("field, value", [("min_accuracy", 1.5), ("tolerance", -0.1),
                                           ("alpha", 0.0), ("drift_share", 0.0),
-                                          ("max_latency_ms", 0.0), ("min_accuracy", True)])
+                                          ("max_latency_ms", 0.0), ("min_accuracy", True),
+                                          ("failure_limit", -1), ("failure_limit", 1.5)])
 def test_thresholds_refuse_impossible_values(field, value):
     with pytest.raises(ValueError, match=field):
         lifecycle.Thresholds(**{field: value})
 
 
 def test_the_analysis_holds_the_three_canary_conditions():
-    analysis = lifecycle.Thresholds(max_error_rate=0.03).analysis()
+    analysis = lifecycle.Thresholds(max_error_rate=0.03, failure_limit=2).analysis()
+    assert analysis.failure_limit == 2
     assert [str(c) for c in analysis.conditions] == [
         "error_rate <= 0.03", "latency_p99_ms <= 250", "accuracy_drop <= 0.05"]
 
