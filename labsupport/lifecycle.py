@@ -244,8 +244,7 @@ def check_batch(model: pipeline.Model, reference: pd.DataFrame, batch: pd.DataFr
     report = monitoring.drift_report(reference[columns], batch[columns],
                                      alpha=thresholds.drift_alpha,
                                      share_threshold=thresholds.drift_share)
-    metrics = modelcheck.classification_metrics(batch[pipeline.LABEL].to_numpy(),
-                                                model.predict(batch))
+    metrics = score(model, batch)
     change = modelcheck.compare(release, metrics, tolerance=thresholds.monitor_tolerance,
                                 alpha=thresholds.alpha, metrics=("accuracy",)).changes[0]
     return BatchCheck(index, len(batch), report.drift_share,
@@ -466,7 +465,15 @@ SMALL_SCENARIO = Scenario(n_train=1000, n_test=800, n_users=1500, n_batches=5, b
                           drift_batch=2, requests_per_step=1500)
 
 
-def _metrics(model: pipeline.Model, data: pd.DataFrame) -> dict[str, float]:
+def score(model: pipeline.Model, data: pd.DataFrame) -> dict[str, float]:
+    """The metrics a gate reads: ``model`` on labelled ``data`` (lesson 05's, with their counts).
+
+    The same dictionary as ``modelcheck.evaluate(...).metrics``, without the file size and the
+    timings, which the scenario does not need.
+    """
+    if pipeline.LABEL not in data.columns:
+        raise ValueError(f"scoring needs labelled rows: no {pipeline.LABEL!r} column in "
+                         f"{list(data.columns)}.")
     return modelcheck.classification_metrics(data[pipeline.LABEL].to_numpy(), model.predict(data))
 
 
@@ -508,7 +515,7 @@ def run_scenario(thresholds: Thresholds, seed: int,
     params = {"max_iter": 500}
     v1 = pipeline.fit(pipeline.EXAMPLE_CODE, train, params)
     log.add("train", "v1", "trained", f"on {len(train)} validated rows", hours=CI_HOURS / 2)
-    release = _metrics(v1, test)
+    release = score(v1, test)
     if not log.gate("v1", gate(release, None, thresholds)):
         return log.history()
     log.release("v1", "first release: no production model to compare with")
@@ -523,7 +530,7 @@ def run_scenario(thresholds: Thresholds, seed: int,
                                     error_rate=0.06)
     for name, flaw in CANDIDATES.items():
         log.add("train", name, "trained", flaw, hours=CI_HOURS / 2)
-        candidate = _metrics(models[name], test)
+        candidate = score(models[name], test)
         if not log.gate(name, gate(candidate, release, thresholds)):
             continue
         _canary(log, users, [serving[log.production], serving[name]], name, thresholds,
@@ -555,7 +562,7 @@ def _monitor(log: Recorder, models: dict, serving: dict, release: Mapping[str, f
         log.add("retrain", name, "trained", f"on {len(recent)} labelled rows of batch {index}; "
                                             f"{len(holdout)} held out for the gate",
                 hours=CI_HOURS / 2)
-        candidate = _metrics(models[name], holdout)
+        candidate = score(models[name], holdout)
         if not log.gate(name, gate(candidate, release, thresholds)):
             continue
         serving[name] = traffic.Version(name, FrameModel(models[name]), latency_ms=30.0,

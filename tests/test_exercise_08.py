@@ -1,9 +1,11 @@
 """Exercise 08 graded for real, with exact points per question.
 
-Two submissions are built from the generated exercise, each answer cell filled from the solution
-or from one of its declared wrong answers, and graded by ``grading.grade_batch`` (each in its own
-sandboxed kernel; every test runs in the grader on plain data, the scenario replayed there):
+Three submissions are built from the generated exercise, each answer cell left as the stub or
+filled from the solution or from one of its declared wrong answers, and graded by
+``grading.grade_batch`` (each in its own sandboxed kernel; every test runs in the grader on plain
+data, the scenario replayed there):
 
+* the stub as students receive it: no point;
 * the solution: every point (10);
 * a submission whose q1 lists every condition of the analysis instead of the failed ones (2 of
   its 4 tests: 1.5 of 3), whose q2 keeps the default thresholds (the monitor does not retrain on
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.skipif(not SOLUTION.is_file(),
 
 @pytest.fixture(scope="module")
 def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
-    """The two submissions graded once: student -> row of grades.csv."""
+    """The three submissions graded once: student -> row of grades.csv."""
     answers, _ = course_notebooks.solution_answers(SOLUTION)
 
     def wrong_in(question: str, words: str) -> str:
@@ -40,13 +42,15 @@ def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
 
     mixed = {"q1": wrong_in("q1", "every condition"), "q2": wrong_in("q2", "the defaults"),
              "q3": wrong_in("q3", "normal approximation")}
-    chosen = {"solved": answers, "mixed": mixed}
+    stub, _ = course_notebooks.solution_answers(EXERCISE)
+    chosen = {"stub": stub, "solved": answers, "mixed": mixed}
     return course_notebooks.grade_submissions(SOLUTION, EXERCISE, chosen,
                                               tmp_path_factory.mktemp("submitted"),
                                               tmp_path_factory.mktemp("graded"), 20_000)
 
 
 @pytest.mark.parametrize("student, q1, q2, q3, total", [
+    ("stub", "0", "0", "0", "0"),
     ("solved", "3", "4", "3", "10"),
     ("mixed", "1.5", "2", "1", "4.5"),
 ])

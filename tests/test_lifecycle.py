@@ -68,6 +68,8 @@ def test_cross_validate_matches_scikit_learn(models):
 def test_cross_validate_refuses_a_bad_number_of_folds(models, n_splits):
     with pytest.raises(ValueError, match="n_splits"):
         pipeline.cross_validate(pipeline.EXAMPLE_CODE, models[0], {}, n_splits=n_splits)
+    with pytest.raises(ValueError, match="label"):
+        pipeline.cross_validate(pipeline.EXAMPLE_CODE, models[0].drop(columns=pipeline.LABEL), {})
 
 
 def test_train_records_the_cross_validation_when_asked(tmp_path, monkeypatch, capsys):
@@ -103,7 +105,7 @@ def test_the_analysis_holds_the_three_canary_conditions():
 
 def test_the_gate_refuses_under_the_floor_and_a_regression_beyond_the_noise(models):
     _, good, blind, test = models
-    good_metrics, blind_metrics = (lifecycle._metrics(m, test)  # pylint: disable=protected-access
+    good_metrics, blind_metrics = (lifecycle.score(m, test)
                                    for m in (good, blind))
     assert lifecycle.gate(good_metrics, None, SOUND).passed
     assert lifecycle.gate(good_metrics, good_metrics, SOUND).passed
@@ -117,11 +119,13 @@ def test_the_gate_refuses_under_the_floor_and_a_regression_beyond_the_noise(mode
     assert "regression against production" in str(regression)
     with pytest.raises(ValueError, match="accuracy"):
         lifecycle.gate({"precision": 0.5}, None, SOUND)
+    with pytest.raises(ValueError, match="labelled"):
+        lifecycle.score(good, test.drop(columns=pipeline.LABEL))
 
 
 def test_the_monitor_fires_on_drift_with_a_drop_and_not_on_calibrated_readings(models):
     train, good, _, test = models
-    release = lifecycle._metrics(good, test)  # pylint: disable=protected-access
+    release = lifecycle.score(good, test)
     rng = np.random.default_rng(8)
     calm = lifecycle.check_batch(good, train, pipeline.make_sensor_data(800, rng), release,
                                  SOUND, 0)
