@@ -384,3 +384,51 @@ def job_graph(ax: Axes, stages: Sequence[Sequence[str]],
     ax.set_axis_off()
     ax.set_title(title)
     return ax
+
+
+# --- lesson 08: the end-to-end timeline ---------------------------------------------------------
+
+
+def lifecycle_timeline(axes: Sequence[Axes], history) -> Sequence[Axes]:
+    """A model's whole life on three stacked ``Axes`` sharing the hour axis (lesson 08).
+
+    ``history`` is a :class:`labsupport.lifecycle.History`. Top: the monitored batches (drift
+    share as bars, accuracy as points). Middle: the share of traffic each version served.
+    Bottom: every decision as a mark on its stage's row, refusals and rollbacks in red.
+    Returns the three ``Axes``.
+    """
+    if len(axes) != 3:
+        raise ValueError(f"lifecycle_timeline draws on three Axes, got {len(axes)}.")
+    batches, monitor, decisions = axes
+    frame = history.batches
+    if not frame.empty:
+        middle = frame["hour"] + 12.0
+        batches.bar(middle, frame["drift_share"], width=18.0, alpha=0.35, color=CURRENT_COLOR,
+                    label="drift share of the readings")
+        batches.plot(middle, frame["accuracy"], marker="o", color=REFERENCE_COLOR,
+                     label="accuracy once labelled")
+    batches.set_ylim(0, 1.05)
+    batches.set_ylabel("batches")
+    batches.legend(fontsize="x-small", loc="lower left")
+    split = history.traffic
+    for version in split.columns.drop("hour"):
+        monitor.step(split["hour"], split[version] * 100, where="post", label=version)
+    monitor.set_ylabel("traffic (%)")
+    monitor.set_ylim(-3, 103)
+    monitor.legend(fontsize="x-small", loc="center right", ncol=2)
+    events = history.events_frame()
+    kinds = list(dict.fromkeys(events["kind"]))
+    bad = events["action"].isin(["refused", "rollback", "rejected", "retrain"])
+    rows = events["kind"].map(kinds.index)
+    decisions.scatter(events["hour"][~bad], rows[~bad], marker="o", color=REFERENCE_COLOR,
+                      s=18, label="passed / continued")
+    decisions.scatter(events["hour"][bad], rows[bad], marker="X", color=ALERT_COLOR, s=40,
+                      label="refused, rolled back or retrain fired")
+    decisions.set_yticks(range(len(kinds)))
+    decisions.set_yticklabels(kinds, fontsize="small")
+    decisions.set_ylim(-0.7, len(kinds) - 0.3)
+    decisions.set_xlabel("hours since the start")
+    decisions.legend(fontsize="x-small", loc="lower right")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    return axes
