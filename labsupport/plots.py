@@ -475,3 +475,23 @@ def redraw_rollout_metric(ax: Axes, timeline, metric: str = "accuracy") -> Axes:
         ax.set_ylim(np.floor(values.min() / 0.05 - 0.2) * 0.05,
                     np.ceil(values.max() / 0.05 + 0.2) * 0.05)
     return ax
+
+
+def redraw_p_value_path(ax: Axes, users_seen: Sequence[int], p_values: Sequence[float], *,
+                        alpha: float = 0.05) -> Axes:
+    """:func:`p_value_path` for a widget: drawn on the first call, moved in place afterwards.
+
+    Lesson 07. Later calls on the same ``Axes`` give the path its new points and reset both
+    limits the way :func:`p_value_path` sets them, without creating new artists (ticks, texts
+    and lines are reused, which is most of what a redraw costs).
+    """
+    lines = _own_lines(ax, "p-value-path")
+    if not lines:
+        p_value_path(ax, users_seen, p_values, alpha=alpha)
+        ax.get_lines()[0].set_gid("p-value-path")
+    else:
+        lines[0].set_data(users_seen, p_values)
+        ax.set_ylim(max(min(np.min(p_values), alpha) / 3, 1e-12), 1.05)
+    span = max(users_seen) - min(users_seen)
+    ax.set_xlim(min(users_seen) - 0.05 * span, max(users_seen) + 0.05 * span)
+    return ax

@@ -201,3 +201,15 @@ def test_redraw_rollout_metric_keeps_two_lines_and_grid_limits(ax, timelines):
     assert low <= candidate.get_ydata().min() and high >= baseline.get_ydata().max()
     for limit in (low, high):  # on the 0.05 grid, so small moves keep the same axes
         assert limit / 0.05 == pytest.approx(round(limit / 0.05))
+
+
+def test_redraw_p_value_path_moves_the_path_and_rescales_like_a_fresh_plot(ax):
+    plots.redraw_p_value_path(ax, [100, 200, 300], [0.5, 0.2, 0.04])
+    path = ax.get_lines()[0]
+    assert plots.redraw_p_value_path(ax, [1000, 2000], [0.3, 1e-4]) is ax
+    assert ax.get_lines()[0] is path and list(path.get_xdata()) == [1000, 2000]
+    figure, fresh = plt.subplots()
+    plots.redraw_p_value_path(fresh, [1000, 2000], [0.3, 1e-4])
+    assert ax.get_ylim() == pytest.approx(fresh.get_ylim())
+    assert ax.get_xlim() == pytest.approx(fresh.get_xlim())
+    plt.close(figure)
