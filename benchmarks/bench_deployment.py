@@ -87,13 +87,14 @@ def _widget_ms() -> dict[str, float]:
         times.append(time.perf_counter() - started)
     assert sum(explorer.timeline.live(v)["requests"].sum() for v in ("v1", "v2")) >= \
         N_REQUESTS - 10
+    backgrounds = len(explorer._backgrounds)  # pylint: disable=protected-access
     # the parts of one move: rerun the rollout, move the lines and render, encode the PNG;
     # "cold" renders the whole figure, as the first move to new axis limits does
     parts = {"compute": explorer.compute, "draw": explorer.draw, "png": explorer.png,
              "cold draw": lambda: (explorer._backgrounds.clear(),  # pylint: disable=protected-access
                                    explorer.draw())}
     found = {name: 1000 * _median_seconds(part, repeats=7) for name, part in parts.items()}
-    return {"move": 1000 * statistics.median(times), **found}
+    return {"move": 1000 * statistics.median(times), **found, "backgrounds": backgrounds}
 
 
 def main() -> None:
@@ -128,7 +129,8 @@ def main() -> None:
     print(f"batch-predict floor        {floor_s:7.3f} s   simulator = {r2:.2f}x the floor")
     print(f"widget, one slider move    {widget['move']:7.1f} ms  ({N_REQUESTS:,} requests rerun): "
           f"rollout {widget['compute']:.1f} ms, redraw {widget['draw']:.1f} ms (whole figure "
-          f"{widget['cold draw']:.1f} ms), PNG {widget['png']:.1f} ms")
+          f"{widget['cold draw']:.1f} ms, done for {widget['backgrounds']:.0f} set(s) of axis "
+          f"limits), PNG {widget['png']:.1f} ms")
     print(f"stream of {N_STREAM:,}     {stream['seconds']:7.1f} s, peak resident memory "
           f"{stream['peak_mb']:.0f} MB (whole process)")
     print(f"deployment: simulator {r1:.0f}x the per-request loop, {r2:.2f}x the batch-predict "
