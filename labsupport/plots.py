@@ -22,9 +22,7 @@ def reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence
                          bins: int = 40, title: str = "") -> Axes:
     """Overlaid density histograms of one column (lesson 02), on bins shared by both samples."""
     reference, current = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
-    low = min(reference.min(), current.min())
-    high = max(reference.max(), current.max())
-    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    edges = _shared_edges(reference, current, bins)
     for values, color, name in ((reference, REFERENCE_COLOR, "reference"),
                                 (current, CURRENT_COLOR, "current")):
         density = np.histogram(values, bins=edges, density=True)[0]
@@ -34,6 +32,13 @@ def reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence
     ax.set_title(title)
     ax.legend(fontsize="small")
     return ax
+
+
+def _shared_edges(reference: np.ndarray, current: np.ndarray, bins: int) -> np.ndarray:
+    """Bin edges spanning both samples (one bin of width 1 for a constant column)."""
+    low = min(reference.min(), current.min())
+    high = max(reference.max(), current.max())
+    return np.linspace(low, high if high > low else low + 1.0, bins + 1)
 
 
 def metric_curve(ax: Axes, x: Sequence[float], values: Sequence[float], *, label: str,
@@ -494,4 +499,28 @@ def redraw_p_value_path(ax: Axes, users_seen: Sequence[int], p_values: Sequence[
         ax.set_ylim(max(min(np.min(p_values), alpha) / 3, 1e-12), 1.05)
     span = max(users_seen) - min(users_seen)
     ax.set_xlim(min(users_seen) - 0.05 * span, max(users_seen) + 0.05 * span)
+    return ax
+
+
+def redraw_reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence[float],
+                                *, bins: int = 40, title: str = "") -> Axes:
+    """:func:`reference_vs_current` for a widget: drawn on the first call, moved in place after.
+
+    Lesson 02. Later calls on the same ``Axes`` give the two histograms new bins and heights,
+    update the legend's sample sizes and rescale, without creating new artists.
+    """
+    if len(ax.patches) != 2:
+        reference_vs_current(ax, reference, current, bins=bins, title=title)
+        return ax
+    reference, current = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+    edges = _shared_edges(reference, current, bins)
+    texts = ax.get_legend().get_texts()
+    for patch, text, values, name in zip(ax.patches, texts, (reference, current),
+                                         ("reference", "current")):
+        patch.set_data(np.histogram(values, bins=edges, density=True)[0], edges)
+        patch.set_label(f"{name} (n={values.size})")
+        text.set_text(patch.get_label())
+    ax.set_title(title)
+    ax.relim()
+    ax.autoscale_view()
     return ax

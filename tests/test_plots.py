@@ -213,3 +213,18 @@ def test_redraw_p_value_path_moves_the_path_and_rescales_like_a_fresh_plot(ax):
     assert ax.get_ylim() == pytest.approx(fresh.get_ylim())
     assert ax.get_xlim() == pytest.approx(fresh.get_xlim())
     plt.close(figure)
+
+
+def test_redraw_reference_vs_current_moves_both_histograms_in_place(ax):
+    rng = np.random.default_rng(1)
+    plots.redraw_reference_vs_current(ax, rng.normal(size=300), rng.normal(size=200), bins=10)
+    patches = list(ax.patches)
+    current = rng.normal(3, 1, 100)
+    plots.redraw_reference_vs_current(ax, rng.normal(size=300), current, bins=10, title="x2")
+    assert list(ax.patches) == patches, "the second call must reuse the histograms"
+    edges = patches[1].get_data().edges
+    assert edges[-1] == pytest.approx(current.max()) and len(edges) == 11
+    assert np.sum(patches[1].get_data().values * np.diff(edges)) == pytest.approx(1.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reference (n=300)",
+                                                                  "current (n=100)"]
+    assert ax.get_title() == "x2" and ax.get_xlim()[1] >= current.max()
