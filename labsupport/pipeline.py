@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -73,7 +74,8 @@ SENSOR_SCHEMA = validation.Schema(
 )
 
 
-def make_sensor_data(n: int, rng: np.random.Generator) -> pd.DataFrame:
+def make_sensor_data(n: int, rng: np.random.Generator, *,
+                     vibration_gain: float = 1.0) -> pd.DataFrame:
     """Simulate ``n`` machine readings and whether the machine failed soon after.
 
     Temperature (degrees C), vibration (mm/s) and pressure (bar) are drawn independently; the
@@ -86,16 +88,23 @@ def make_sensor_data(n: int, rng: np.random.Generator) -> pd.DataFrame:
         Number of rows (at least 1).
     rng
         The random generator to draw from.
+    vibration_gain
+        What the vibration sensor reports per mm/s of true vibration. 1 is the calibrated
+        sensor; another value is the replacement sensor of lesson 08: the readings move (drift
+        in P(X)) while failures still follow the true vibration, so a model fitted on the old
+        readings misjudges the new ones.
     """
     if n < 1:
         raise ValueError(f"n must be a positive number of rows, got {n}.")
+    if not math.isfinite(vibration_gain) or vibration_gain <= 0:
+        raise ValueError(f"vibration_gain must be a positive factor, got {vibration_gain}.")
     temperature = rng.normal(70.0, 8.0, n)
     vibration = rng.gamma(shape=2.0, scale=1.5, size=n)
     pressure = rng.normal(30.0, 3.0, n)
     logit = -1.0 + 0.18 * (temperature - 70.0) + 0.9 * (vibration - 3.0) \
         - 0.05 * (pressure - 30.0)
     failure = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
-    return pd.DataFrame({"temperature": temperature, "vibration": vibration,
+    return pd.DataFrame({"temperature": temperature, "vibration": vibration_gain * vibration,
                          "pressure": pressure, LABEL: failure.astype(int)})
 
 
@@ -380,6 +389,56 @@ def fit(code: str, data: pd.DataFrame, params: Mapping[str, object]) -> Model:
     estimator = make_pipeline(StandardScaler(), LogisticRegression(**params))
     estimator.fit(features, data[LABEL])
     return Model(code=code, estimator=estimator)
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Accuracy of :func:`fit`'s model on each held-out fold of :func:`cross_validate`."""
+
+    scores: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        """Mean accuracy over the folds."""
+        return float(np.mean(self.scores))
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of the fold accuracies (how much one split can move the score)."""
+        return float(np.std(self.scores, ddof=1))
+
+    def __str__(self) -> str:
+        return (f"{len(self.scores)}-fold cross-validated accuracy {self.mean:.3f} "
+                f"(fold standard deviation {self.std:.3f})")
+
+
+def cross_validate(code: str, data: pd.DataFrame, params: Mapping[str, object], *,
+                   n_splits: int = 5, seed: int = 0) -> CrossValidation:
+    """Accuracy of :func:`fit`'s model on ``n_splits`` stratified folds of ``data`` (lesson 08).
+
+    Each fold is held out once while the same pipeline (features, scaling, logistic regression)
+    is fitted on the others: an estimate of how the trained model will do on new rows, from the
+    training data alone, before the held-out test set is touched.
+
+    Parameters
+    ----------
+    code, data, params
+        As for :func:`fit`.
+    n_splits
+        Number of folds (at least 2).
+    seed
+        Seeds the shuffle that deals rows to folds.
+    """
+    if int(n_splits) != n_splits or n_splits < 2:
+        raise ValueError(f"n_splits must be a whole number >= 2, got {n_splits}.")
+    if LABEL not in data.columns:
+        raise ValueError(f"the training data needs the label column {LABEL!r}; "
+                         f"it has {list(data.columns)}.")
+    features = load_features(code)(data.drop(columns=[LABEL]))
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(**params))
+    folds = StratifiedKFold(n_splits=int(n_splits), shuffle=True, random_state=seed)
+    scores = cross_val_score(estimator, features, data[LABEL], cv=folds, scoring="accuracy")
+    return CrossValidation(tuple(float(score) for score in scores))
 
 
 def _train(change: Change) -> tuple[StageResult, Model | None]:

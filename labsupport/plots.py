@@ -22,9 +22,7 @@ def reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence
                          bins: int = 40, title: str = "") -> Axes:
     """Overlaid density histograms of one column (lesson 02), on bins shared by both samples."""
     reference, current = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
-    low = min(reference.min(), current.min())
-    high = max(reference.max(), current.max())
-    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    edges = _shared_edges(reference, current, bins)
     for values, color, name in ((reference, REFERENCE_COLOR, "reference"),
                                 (current, CURRENT_COLOR, "current")):
         density = np.histogram(values, bins=edges, density=True)[0]
@@ -34,6 +32,13 @@ def reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence
     ax.set_title(title)
     ax.legend(fontsize="small")
     return ax
+
+
+def _shared_edges(reference: np.ndarray, current: np.ndarray, bins: int) -> np.ndarray:
+    """Bin edges spanning both samples (one bin of width 1 for a constant column)."""
+    low = min(reference.min(), current.min())
+    high = max(reference.max(), current.max())
+    return np.linspace(low, high if high > low else low + 1.0, bins + 1)
 
 
 def metric_curve(ax: Axes, x: Sequence[float], values: Sequence[float], *, label: str,
@@ -271,10 +276,8 @@ def traffic_share(ax: Axes, timeline, *, label: str | None = None) -> Axes:
     ``timeline`` is a :class:`labsupport.rollout.Timeline`; a rollback shows as the step back
     to 0. Call once per timeline on the same ``Axes`` to compare strategies.
     """
-    share = timeline.weights[timeline.candidate]
-    minutes = share.index.to_numpy() * timeline.step_minutes
-    ax.step(np.append(minutes, minutes[-1] + timeline.step_minutes),
-            np.append(share.to_numpy(), share.to_numpy()[-1]) * 100, where="post",
+    minutes, percent = _share_steps(timeline)
+    ax.step(minutes, percent, where="post",
             label=label or f"{timeline.strategy}: {timeline.outcome}")
     ax.set_xlabel("minutes since the rollout started")
     ax.set_ylabel(f"users on {timeline.candidate} (%)")
@@ -289,11 +292,9 @@ def rollout_metric(ax: Axes, timeline, metric: str = "accuracy", *,
     """One metric of each version over a rollout's live steps (lesson 06), with its limit."""
     for version, color in ((timeline.baseline, REFERENCE_COLOR),
                            (timeline.candidate, CURRENT_COLOR)):
-        if version not in timeline.metrics.index.get_level_values("version"):
-            continue
-        frame = timeline.live(version)
-        frame = frame[frame["requests"] > 0]
-        ax.plot(frame["minute"], frame[metric], marker="o", color=color, label=version)
+        minutes, values = _live_points(timeline, version, metric)
+        if minutes.size:
+            ax.plot(minutes, values, marker="o", color=color, label=version)
     if limit is not None:
         ax.axhline(limit, color=ALERT_COLOR, linestyle="--", linewidth=1, label="limit")
     ax.set_xlabel("minutes since the rollout started")
@@ -383,4 +384,191 @@ def job_graph(ax: Axes, stages: Sequence[Sequence[str]],
     ax.set_ylim(-tallest / 2 - 0.1, tallest / 2 + 0.1)
     ax.set_axis_off()
     ax.set_title(title)
+    return ax
+
+
+# --- lesson 08: the end-to-end timeline ---------------------------------------------------------
+
+
+def lifecycle_timeline(axes: Sequence[Axes], history) -> Sequence[Axes]:
+    """A model's whole life on three stacked ``Axes`` sharing the hour axis (lesson 08).
+
+    ``history`` is a :class:`labsupport.lifecycle.History`. Top: the monitored batches (drift
+    share as bars, accuracy as points). Middle: the share of traffic each version served.
+    Bottom: every decision as a mark on its stage's row, refusals and rollbacks in red.
+    Returns the three ``Axes``.
+    """
+    if len(axes) != 3:
+        raise ValueError(f"lifecycle_timeline draws on three Axes, got {len(axes)}.")
+    batches, monitor, decisions = axes
+    frame = history.batches
+    if not frame.empty:
+        middle = frame["hour"] + 12.0
+        batches.bar(middle, frame["drift_share"], width=18.0, alpha=0.35, color=CURRENT_COLOR,
+                    label="drift share of the readings")
+        batches.plot(middle, frame["accuracy"], marker="o", color=REFERENCE_COLOR,
+                     label="accuracy once labelled")
+    batches.set_ylim(0, 1.05)
+    batches.set_ylabel("batches")
+    batches.legend(fontsize="x-small", loc="lower left")
+    split = history.traffic
+    for version in split.columns.drop("hour"):
+        monitor.step(split["hour"], split[version] * 100, where="post", label=version)
+    monitor.set_ylabel("traffic (%)")
+    monitor.set_ylim(-3, 103)
+    monitor.legend(fontsize="x-small", loc="center right", ncol=2)
+    events = history.events_frame()
+    kinds = list(dict.fromkeys(events["kind"]))
+    bad = events["action"].isin(["refused", "rollback", "rejected", "retrain"])
+    rows = events["kind"].map(kinds.index)
+    decisions.scatter(events["hour"][~bad], rows[~bad], marker="o", color=REFERENCE_COLOR,
+                      s=18, label="passed / continued")
+    decisions.scatter(events["hour"][bad], rows[bad], marker="X", color=ALERT_COLOR, s=40,
+                      label="refused, rolled back or retrain fired")
+    decisions.set_yticks(range(len(kinds)))
+    decisions.set_yticklabels(kinds, fontsize="small")
+    decisions.set_ylim(-0.7, len(kinds) - 0.3)
+    decisions.set_xlabel("hours since the start")
+    decisions.legend(fontsize="x-small", loc="lower right")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    return axes
+
+
+# --- lesson 06: the rollout widget's figure, redrawn in place ---------------------------------
+# A widget that builds a new figure at every slider move spends most of its time creating axes,
+# ticks and text; these functions draw once and, on later calls with the same Axes, only move
+# the data of the artists they made (``set_data``) and rescale, so the next draw is cheap.
+
+def _share_steps(timeline) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes and candidate share (%) of a timeline, closed at the end of the last step."""
+    share = timeline.weights[timeline.candidate].to_numpy()
+    minutes = timeline.weights.index.to_numpy() * timeline.step_minutes
+    return (np.append(minutes, minutes[-1] + timeline.step_minutes),
+            np.append(share, share[-1]) * 100)
+
+
+def _live_points(timeline, version: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes and ``metric`` of ``version``'s live steps that answered requests (may be empty)."""
+    if version not in timeline.metrics.index.get_level_values("version"):
+        return np.empty(0), np.empty(0)
+    frame = timeline.live(version)
+    frame = frame[frame["requests"] > 0]
+    return frame["minute"].to_numpy(dtype=float), frame[metric].to_numpy(dtype=float)
+
+
+def _rollout_span(timeline) -> tuple[float, float]:
+    """x limits covering a whole rollout, a little margin on both sides."""
+    end = len(timeline.weights) * timeline.step_minutes
+    return -0.04 * end, 1.04 * end
+
+
+def _legend_above(ax: Axes) -> None:
+    """A legend in one row above the plot: it never hides a line, whatever the data."""
+    ax.legend(fontsize="small", loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2,
+              frameon=False, borderaxespad=0.2)
+
+
+def _own_lines(ax: Axes, gid: str) -> list:
+    return [line for line in ax.get_lines() if line.get_gid() == gid]
+
+
+def redraw_traffic_share(ax: Axes, timeline) -> Axes:
+    """:func:`traffic_share` for a widget: drawn on the first call, moved in place afterwards.
+
+    Lesson 06. The first call on an ``Axes`` draws the candidate's share like
+    :func:`traffic_share` (legend above the plot); later calls with another timeline update that
+    line, its legend entry, the y label and the time axis, without creating new artists.
+    """
+    minutes, percent = _share_steps(timeline)
+    label = f"{timeline.strategy}: {timeline.outcome}"
+    lines = _own_lines(ax, "traffic-share")
+    if not lines:
+        ax.step(minutes, percent, where="post", label=label, gid="traffic-share")
+        ax.set_xlabel("minutes since the rollout started")
+        ax.set_ylim(-3, 103)
+        ax.grid(True, alpha=0.3)
+        _legend_above(ax)
+    else:
+        lines[0].set_data(minutes, percent)
+        lines[0].set_label(label)
+        ax.get_legend().get_texts()[0].set_text(label)
+    ax.set_xlim(_rollout_span(timeline))
+    ax.set_ylabel(f"users on {timeline.candidate} (%)")
+    return ax
+
+
+def redraw_rollout_metric(ax: Axes, timeline, metric: str = "accuracy") -> Axes:
+    """:func:`rollout_metric` for a widget: drawn on the first call, moved in place afterwards.
+
+    Lesson 06. Always two lines, the baseline's and the candidate's live steps (a version that
+    answered no user has an empty line, and its legend entry says so); later calls update
+    their points and legend entries and rescale both axes.
+    """
+    lines = _own_lines(ax, "rollout-metric")
+    if not lines:
+        for color in (REFERENCE_COLOR, CURRENT_COLOR):
+            ax.plot([], [], marker="o", color=color, label=" ", gid="rollout-metric")
+        ax.set_xlabel("minutes since the rollout started")
+        ax.grid(True, alpha=0.3)
+        _legend_above(ax)
+        lines = _own_lines(ax, "rollout-metric")
+    texts = ax.get_legend().get_texts()
+    for line, text, version in zip(lines, texts, (timeline.baseline, timeline.candidate)):
+        minutes, values = _live_points(timeline, version, metric)
+        label = version if minutes.size else f"{version} (no users)"
+        line.set_data(minutes, values)
+        line.set_label(label)
+        text.set_text(label)
+    ax.set_ylabel(metric)
+    ax.set_xlim(_rollout_span(timeline))
+    values = np.concatenate([line.get_ydata() for line in lines])
+    values = values[np.isfinite(values)]
+    if values.size:  # limits on a grid of 0.05, so that small moves keep the same axes
+        ax.set_ylim(np.floor(values.min() / 0.05 - 0.2) * 0.05,
+                    np.ceil(values.max() / 0.05 + 0.2) * 0.05)
+    return ax
+
+
+def redraw_p_value_path(ax: Axes, users_seen: Sequence[int], p_values: Sequence[float], *,
+                        alpha: float = 0.05) -> Axes:
+    """:func:`p_value_path` for a widget: drawn on the first call, moved in place afterwards.
+
+    Lesson 07. Later calls on the same ``Axes`` give the path its new points and reset both
+    limits the way :func:`p_value_path` sets them, without creating new artists (ticks, texts
+    and lines are reused, which is most of what a redraw costs).
+    """
+    lines = _own_lines(ax, "p-value-path")
+    if not lines:
+        p_value_path(ax, users_seen, p_values, alpha=alpha)
+        ax.get_lines()[0].set_gid("p-value-path")
+    else:
+        lines[0].set_data(users_seen, p_values)
+        ax.set_ylim(max(min(np.min(p_values), alpha) / 3, 1e-12), 1.05)
+    span = max(users_seen) - min(users_seen)
+    ax.set_xlim(min(users_seen) - 0.05 * span, max(users_seen) + 0.05 * span)
+    return ax
+
+
+def redraw_reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence[float],
+                                *, bins: int = 40, title: str = "") -> Axes:
+    """:func:`reference_vs_current` for a widget: drawn on the first call, moved in place after.
+
+    Lesson 02. Later calls on the same ``Axes`` give the two histograms new bins and heights,
+    update the legend's sample sizes and rescale, without creating new artists.
+    """
+    if len(ax.patches) != 2:
+        reference_vs_current(ax, reference, current, bins=bins, title=title)
+        return ax
+    reference, current = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+    edges = _shared_edges(reference, current, bins)
+    texts = ax.get_legend().get_texts()
+    for patch, text, values, name in zip(ax.patches, texts, (reference, current),
+                                         ("reference", "current")):
+        patch.set_data(np.histogram(values, bins=edges, density=True)[0], edges)
+        patch.set_label(f"{name} (n={values.size})")
+        text.set_text(patch.get_label())
+    ax.set_title(title)
+    ax.relim()
+    ax.autoscale_view()
     return ax

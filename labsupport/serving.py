@@ -6,21 +6,27 @@ real HTTP servers on loopback ports:
 
 * one small Starlette app per model version (:func:`model_app`) with ``GET /health`` (503 when
   the version is unhealthy) and ``POST /predict`` (a JSON row of features in, a label out; a
-  request fails with HTTP 500 at the version's error rate);
+  request fails with HTTP 500 at the version's error rate, and no request is answered sooner
+  than a latency drawn from the version's latency model: a slow version is slow on the wire);
 * a router (:func:`router_app`) that sends each ``POST /predict`` to a version chosen by the
   salted stable hash of the request's ``user_id`` (:mod:`labsupport.assignment`), and can mirror
-  every request to a shadow version whose answers it logs but never returns;
+  every request to a shadow version whose answers it logs but never returns (nor waits for);
 * each app served by uvicorn on port 0 (the system picks a free port) in a background thread,
   inside a context manager that always stops it.
 
-Latency here is measured, not simulated: the round trip through the router as the client saw it.
+Latency here is measured, not simulated: the round trip through the router as the client saw it,
+with requests sent a few at a time (``concurrency``) as concurrent users send them. It is the
+version's drawn latency plus what HTTP, the router and a busy machine add, never less.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Mapping, Sequence
 
 import httpx
@@ -35,8 +41,15 @@ from labsupport import assignment, traffic
 
 
 def model_app(version: traffic.Version, seed: int = 0) -> Starlette:
-    """The HTTP server of one model version: ``/health`` and ``/predict``."""
-    failures = np.random.default_rng(seed)
+    """The HTTP server of one model version: ``/health`` and ``/predict``.
+
+    Each ``/predict`` draws, from a generator seeded with ``seed``, a latency from the version's
+    model (log-normal: ``latency_ms * exp(latency_spread * z)``, as the simulator draws it) and
+    whether it fails (``error_rate``). The answer, or the HTTP 500, is sent once that latency has
+    passed since the request arrived (an ``asyncio.sleep`` for what the prediction left of it),
+    so the version's latency model is what a client measures, plus the network's share.
+    """
+    draws = np.random.default_rng(seed)
 
     async def health(_request: Request) -> JSONResponse:
         status = 200 if version.healthy else 503
@@ -44,13 +57,19 @@ def model_app(version: traffic.Version, seed: int = 0) -> Starlette:
                             status_code=status)
 
     async def predict(request: Request) -> JSONResponse:
+        arrived = time.perf_counter()
         body = await request.json()
-        if failures.random() < version.error_rate:
-            return JSONResponse({"version": version.name, "error": "internal error"},
-                                status_code=500)
-        row = np.asarray(body["features"], dtype=float).reshape(1, -1)
-        label = int(np.asarray(version.model.predict(row))[0])
-        return JSONResponse({"version": version.name, "prediction": label})
+        latency_s = version.latency_ms * math.exp(version.latency_spread *
+                                                  draws.standard_normal()) / 1000
+        if draws.random() < version.error_rate:
+            answer = JSONResponse({"version": version.name, "error": "internal error"},
+                                  status_code=500)
+        else:
+            row = np.asarray(body["features"], dtype=float).reshape(1, -1)
+            label = int(np.asarray(version.model.predict(row))[0])
+            answer = JSONResponse({"version": version.name, "prediction": label})
+        await asyncio.sleep(max(0.0, latency_s - (time.perf_counter() - arrived)))
+        return answer
 
     return Starlette(routes=[Route("/health", health), Route("/predict", predict,
                                                              methods=["POST"])])
@@ -60,10 +79,11 @@ def router_app(backends: Mapping[str, str]) -> Starlette:
     """A router splitting ``POST /predict`` over ``backends`` (name -> base URL) by weight.
 
     ``PUT /config`` sets ``{"weights": {...}, "salt": "...", "mirror_to": name or null}`` and
-    clears the mirror log; ``GET /mirror-log`` returns what the shadow answered.
+    clears the mirror log; ``GET /mirror-log`` returns what the shadow answered, once every
+    mirrored request has been answered. The user's answer never waits for the shadow's.
     """
     state: dict = {"weights": {next(iter(backends)): 1.0}, "salt": "rollout",
-                   "mirror_to": None, "log": [], "client": None}
+                   "mirror_to": None, "log": [], "client": None, "mirrored": set()}
 
     def client() -> httpx.AsyncClient:
         if state["client"] is None:
@@ -84,17 +104,23 @@ def router_app(backends: Mapping[str, str]) -> Starlette:
                      mirror_to=body.get("mirror_to"), log=[])
         return JSONResponse({"ok": True})
 
+    async def mirror(body: dict, log: list) -> None:
+        shadow = await client().post(f"{backends[state['mirror_to']]}/predict", json=body)
+        log.append({"request": body.get("request"), "user_id": body["user_id"],
+                    "status": shadow.status_code, **shadow.json()})
+
     async def predict(request: Request) -> JSONResponse:
         body = await request.json()
         name = str(assignment.assign([body["user_id"]], state["salt"], state["weights"])[0])
+        if state["mirror_to"] is not None:  # sent alongside, in the background
+            task = asyncio.create_task(mirror(body, state["log"]))
+            state["mirrored"].add(task)
+            task.add_done_callback(state["mirrored"].discard)
         answer = await client().post(f"{backends[name]}/predict", json=body)
-        if state["mirror_to"] is not None:
-            shadow = await client().post(f"{backends[state['mirror_to']]}/predict", json=body)
-            state["log"].append({"user_id": body["user_id"], "status": shadow.status_code,
-                                 **shadow.json()})
         return JSONResponse(answer.json(), status_code=answer.status_code)
 
     async def mirror_log(_request: Request) -> JSONResponse:
+        await asyncio.gather(*state["mirrored"])
         return JSONResponse(state["log"])
 
     return Starlette(routes=[Route("/predict", predict, methods=["POST"]),
@@ -125,6 +151,8 @@ def running(app: Starlette) -> Iterator[str]:
 class Cluster:
     """Real servers for ``versions`` behind one router: a rollout target (lesson 06).
 
+    ``concurrency`` requests are in flight at once (real users do not wait for each other), so
+    a step of slow requests takes about its latency times ``n_requests / concurrency``.
     Use it as a context manager; every server stops when the block ends, even on an error::
 
         with serving.Cluster(population, versions) as cluster:
@@ -132,7 +160,11 @@ class Cluster:
     """
 
     def __init__(self, population: traffic.Population, versions: Sequence[traffic.Version],
-                 seed: int = 0) -> None:
+                 seed: int = 0, concurrency: int = 8) -> None:
+        if int(concurrency) != concurrency or concurrency < 1:
+            raise ValueError(f"concurrency (requests in flight at once) must be a whole number "
+                             f">= 1, got {concurrency}.")
+        self.concurrency = int(concurrency)
         self.population = population
         self.versions = {v.name: v for v in versions}
         if len(self.versions) != len(versions) or not versions:
@@ -187,18 +219,25 @@ class Cluster:
             raise ValueError(f"the router refused the weights {dict(weights)}: {reply.text}")
         names = tuple(weights)
         users = rng.integers(0, self.population.n_users, size=int(n_requests))
-        answers, latency = [], np.empty(users.size)
-        for position, user in enumerate(users.tolist()):
+
+        def send(position: int) -> tuple[int, dict, float]:
+            user = int(users[position])
             started = time.perf_counter()
             response = http.post(f"{self.router_url}/predict",
-                                 json={"user_id": int(self.population.user_ids[user]),
+                                 json={"request": position,
+                                       "user_id": int(self.population.user_ids[user]),
                                        "features": self.population.X[user].tolist()})
-            latency[position] = 1000 * (time.perf_counter() - started)
-            answers.append((response.status_code, response.json()))
-        served = self._served(names, users, answers, latency)
+            return (response.status_code, response.json(),
+                    1000 * (time.perf_counter() - started))
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            sent = list(pool.map(send, range(users.size)))
+        served = self._served(names, users, [(status, body) for status, body, _ in sent],
+                              np.array([milliseconds for _, _, milliseconds in sent]))
         if mirror_to is None:
             return served
-        log = http.get(f"{self.router_url}/mirror-log").json()
+        log = sorted(http.get(f"{self.router_url}/mirror-log").json(),
+                     key=lambda entry: entry["request"])
         shadow = self._served((mirror_to,), users,
                               [(entry["status"], entry) for entry in log], np.full(users.size,
                                                                                    np.nan))

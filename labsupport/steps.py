@@ -5,7 +5,8 @@ that every step of those workflows exists and can be run on a laptop exactly as 
 
 =================  ======================================================================
 validate-data      check CSVs of sensor readings against lesson 01's schema
-train              train lesson 01's model from a config file; save it with its training time
+train              train lesson 01's model from a config file (optionally cross-validated);
+                   save it with its training time
 evaluate           score a saved model on a test CSV; write the metrics JSON
 compare            candidate vs baseline metrics: write the Markdown table, fail on regression
 gate               fail when a metric is missing or below its minimum
@@ -116,9 +117,13 @@ def _train(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as error:
         raise StepError(f"training failed with the config {args.config}: {error}") from error
     seconds = time.perf_counter() - start
+    record = {"train_seconds": seconds, "n_train": len(data), "params": params}
+    if args.cv_folds:
+        scores = pipeline.cross_validate(code, data, params, n_splits=args.cv_folds)
+        record["cv_accuracy"] = list(scores.scores)
+        print(scores)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(pickle.dumps(model))
-    record = {"train_seconds": seconds, "n_train": len(data), "params": params}
     _sidecar(args.output).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     print(f"trained on {len(data)} rows in {seconds:.3f} s -> {args.output} "
           f"({args.output.stat().st_size} bytes)")
@@ -176,6 +181,12 @@ def _compare(args: argparse.Namespace) -> int:
         args.output.write_text(markdown, encoding="utf-8")
     print(markdown, end="")
     return 0 if comparison.passed else 1
+
+
+def _folds(text: str) -> int:
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number of folds >= 2, got {text!r}")
+    return int(text)
 
 
 def _minimum(text: str) -> tuple[str, float]:
@@ -255,6 +266,9 @@ def _add_actions(model: argparse.ArgumentParser) -> None:
     train.add_argument("--output", type=Path, required=True,
                        help="model file to write (its training record goes next to it, "
                             "MODEL.train.json)")
+    train.add_argument("--cv-folds", type=_folds, default=0, metavar="K",
+                       help="also cross-validate on K stratified folds of the training data and "
+                            "record the fold accuracies (K >= 2; default: no cross-validation)")
     train.set_defaults(handler=_guarded(_train))
 
     evaluate = actions.add_parser("evaluate",

@@ -156,3 +156,75 @@ def test_job_graph_draws_a_box_per_job_and_an_arrow_per_need(ax):
               if type(child).__name__ == "Annotation"]
     assert sorted((tuple(start), tuple(end)) for end, start in arrows) == sorted(
         (boxes[other], boxes[job]) for job, required in needs.items() for other in required)
+
+
+@pytest.fixture(scope="module")
+def timelines():
+    """A canary that is promoted and one rolled back, on a small simulated production."""
+    from labsupport import rollout, traffic  # pylint: disable=import-outside-toplevel
+    from tests.test_traffic import CountingModel  # pylint: disable=import-outside-toplevel
+    features = np.random.default_rng(0).normal(size=(500, 2))
+    population = traffic.Population(np.arange(500), features, (features[:, 0] > 0).astype(int))
+    simulator = traffic.Simulator(population, [
+        traffic.Version("v1", CountingModel()), traffic.Version("v2", CountingModel()),
+        traffic.Version("bad", CountingModel(flip=True))])
+    canary = rollout.Canary((0.1, 0.5, 1.0), requests_per_step=400)
+    rng = np.random.default_rng(1)
+    return canary.run(simulator, "v1", "v2", rng), canary.run(simulator, "v1", "bad", rng)
+
+
+def test_redraw_traffic_share_moves_its_one_line(ax, timelines):
+    promoted, rolled_back = timelines
+    assert plots.redraw_traffic_share(ax, promoted) is ax
+    line, = ax.get_lines()
+    assert line.get_ydata().tolist() == [0, 10, 50, 100, 100]
+    plots.redraw_traffic_share(ax, rolled_back)
+    assert list(ax.get_lines()) == [line], "the second call must reuse the line"
+    assert line.get_ydata().tolist() == [0, 10, 0, 0]
+    assert ax.get_legend().get_texts()[0].get_text() == "canary: rolled back"
+    assert ax.get_ylabel() == "users on bad (%)"
+    assert ax.get_xlim()[1] == pytest.approx(1.04 * 30)
+
+
+def test_redraw_rollout_metric_keeps_two_lines_and_grid_limits(ax, timelines):
+    promoted, rolled_back = timelines
+    plots.redraw_rollout_metric(ax, promoted, "accuracy")
+    lines = list(ax.get_lines())
+    assert len(lines) == 2
+    plots.redraw_rollout_metric(ax, rolled_back, "accuracy")
+    assert list(ax.get_lines()) == lines
+    baseline, candidate = lines
+    assert candidate.get_ydata().tolist() == rolled_back.live("bad")["accuracy"].tolist()
+    assert baseline.get_xdata().tolist() == rolled_back.live("v1")["minute"].tolist()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["v1", "bad"]
+    low, high = ax.get_ylim()
+    assert low <= candidate.get_ydata().min() and high >= baseline.get_ydata().max()
+    for limit in (low, high):  # on the 0.05 grid, so small moves keep the same axes
+        assert limit / 0.05 == pytest.approx(round(limit / 0.05))
+
+
+def test_redraw_p_value_path_moves_the_path_and_rescales_like_a_fresh_plot(ax):
+    plots.redraw_p_value_path(ax, [100, 200, 300], [0.5, 0.2, 0.04])
+    path = ax.get_lines()[0]
+    assert plots.redraw_p_value_path(ax, [1000, 2000], [0.3, 1e-4]) is ax
+    assert ax.get_lines()[0] is path and list(path.get_xdata()) == [1000, 2000]
+    figure, fresh = plt.subplots()
+    plots.redraw_p_value_path(fresh, [1000, 2000], [0.3, 1e-4])
+    assert ax.get_ylim() == pytest.approx(fresh.get_ylim())
+    assert ax.get_xlim() == pytest.approx(fresh.get_xlim())
+    plt.close(figure)
+
+
+def test_redraw_reference_vs_current_moves_both_histograms_in_place(ax):
+    rng = np.random.default_rng(1)
+    plots.redraw_reference_vs_current(ax, rng.normal(size=300), rng.normal(size=200), bins=10)
+    patches = list(ax.patches)
+    current = rng.normal(3, 1, 100)
+    plots.redraw_reference_vs_current(ax, rng.normal(size=300), current, bins=10, title="x2")
+    assert list(ax.patches) == patches, "the second call must reuse the histograms"
+    edges = patches[1].get_data().edges
+    assert edges[-1] == pytest.approx(current.max()) and len(edges) == 11
+    assert np.sum(patches[1].get_data().values * np.diff(edges)) == pytest.approx(1.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reference (n=300)",
+                                                                  "current (n=100)"]
+    assert ax.get_title() == "x2" and ax.get_xlim()[1] >= current.max()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from labsupport import assignment, rollout, serving, traffic
 from tests.test_traffic import CountingModel
 
 LENIENT_LATENCY = 5_000.0  # real round trips on a busy CI machine: judge errors and accuracy
+SLOW_MS = 300.0  # the slow version's latency model: every answer takes at least this long
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +20,11 @@ def cluster():
     """Four real servers and a router on loopback ports, stopped when the module ends."""
     features = np.random.default_rng(0).normal(size=(300, 2))
     population = traffic.Population(np.arange(300), features, (features[:, 0] > 0).astype(int))
-    versions = [traffic.Version("v1", CountingModel()),
-                traffic.Version("v2", CountingModel()),
-                traffic.Version("sick", CountingModel(), healthy=False),
-                traffic.Version("flaky", CountingModel(), error_rate=0.3)]
+    versions = [traffic.Version("v1", CountingModel(), latency_ms=2.0),
+                traffic.Version("v2", CountingModel(), latency_ms=2.0),
+                traffic.Version("sick", CountingModel(), latency_ms=2.0, healthy=False),
+                traffic.Version("flaky", CountingModel(), latency_ms=2.0, error_rate=0.3),
+                traffic.Version("slow", CountingModel(), latency_ms=SLOW_MS, latency_spread=0.0)]
     with serving.Cluster(population, versions) as running:
         yield running
 
@@ -69,3 +73,45 @@ def test_the_router_refuses_bad_weights(cluster):
         cluster.serve({"v1": 0.5, "nope": 0.5}, 1, np.random.default_rng(0))
     with pytest.raises(ValueError, match="sum to 1"):
         cluster.serve({"v1": 0.5, "v2": 0.6}, 1, np.random.default_rng(0))
+
+
+def test_a_slow_version_is_slow_on_the_wire_and_the_canary_rolls_it_back_for_it(cluster):
+    served = cluster.serve({"slow": 1.0}, 16, np.random.default_rng(4))
+    assert served.latency_ms.min() >= SLOW_MS, "the server answered before its latency model"
+    analysis = rollout.Analysis((rollout.Condition("error_rate", at_most=0.05),
+                                 rollout.Condition("latency_p99_ms", at_most=SLOW_MS / 2)))
+    canary = rollout.Canary(schedule=(0.5, 1.0), analysis=analysis, requests_per_step=60)
+    timeline = canary.run(cluster, "v1", "slow", np.random.default_rng(5))
+    assert timeline.outcome == "rolled back"
+    rollback = timeline.decisions[-1]
+    assert "error_rate 0 ok" in rollback.reason and "latency_p99_ms" in rollback.reason
+    assert timeline.live("slow")["latency_p99_ms"].iloc[0] >= SLOW_MS
+
+
+def test_users_do_not_wait_for_a_slow_shadow(cluster):
+    served = cluster.serve({"v1": 1.0}, 24, np.random.default_rng(6), mirror_to="slow")
+    assert served.shadow.metrics_of("slow").requests == 24, "every request was mirrored"
+    assert np.median(served.latency_ms) < SLOW_MS / 2
+
+
+def test_a_model_server_draws_its_failures_from_its_seed():
+    flaky = traffic.Version("flaky", CountingModel(), latency_ms=1.0, error_rate=0.5)
+
+    async def ask(seed: int) -> list[int]:
+        transport = httpx.ASGITransport(app=serving.model_app(flaky, seed))
+        async with httpx.AsyncClient(transport=transport, base_url="http://model") as client:
+            return [(await client.post("/predict", json={"features": [0.5, 0.0]})).status_code
+                    for _ in range(30)]
+
+    def statuses(seed: int) -> list[int]:
+        return asyncio.run(ask(seed))
+
+    first = statuses(7)
+    assert first == statuses(7) and first != statuses(8)
+    assert set(first) == {200, 500}
+
+
+def test_cluster_refuses_a_concurrency_below_one():
+    population = traffic.Population(np.arange(3), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="concurrency"):
+        serving.Cluster(population, [traffic.Version("v1", CountingModel())], concurrency=0)

@@ -48,3 +48,12 @@ def test_an_impossible_rate_shows_an_error_instead_of_failing():
     explorer.effect.value = -0.03
     assert explorer.output.outputs[0]["name"] == "stderr"
     assert "between 0 and 1" in explorer.output.outputs[0]["text"]
+
+
+def test_a_move_redraws_the_same_figure_as_a_fresh_explorer():
+    explorer = abtest_widgets.ABTestExplorer(seed=6, n_users=20_000, effect=0.01)
+    figure, path = explorer.figure, explorer.ax.get_lines()[0]
+    explorer.n_users.value = 60_000
+    assert explorer.figure is figure and explorer.ax.get_lines()[0] is path
+    fresh = abtest_widgets.ABTestExplorer(seed=6, n_users=60_000, effect=0.01)
+    assert explorer.figure_png() == fresh.figure_png()

@@ -55,3 +55,15 @@ def test_explorer_matches_the_static_computation(world):
     pd.testing.assert_frame_equal(explorer.current, current)
     static = monitoring.assess(model, reference, current, features=drift.FEATURES, target="y")
     assert explorer.result == static
+
+
+def test_a_move_redraws_the_same_figure_as_a_fresh_explorer(world):
+    model, reference = world
+    explorer = drift_widgets.DriftExplorer(model, reference, seed=3, n_current=500,
+                                           kind="covariate")
+    figure, patches = explorer.figure, list(explorer.figure.get_axes()[0].patches)
+    explorer.strength.value = 0.8
+    assert explorer.figure is figure and list(figure.get_axes()[0].patches) == patches
+    fresh = drift_widgets.DriftExplorer(model, reference, seed=3, n_current=500,
+                                        kind="covariate", strength=0.8)
+    assert explorer.figure_png() == fresh.figure_png()

