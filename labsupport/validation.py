@@ -114,3 +114,42 @@ def validate(data: pd.DataFrame, schema: Schema) -> ValidationReport:
             problems.append(f"column '{name}' has {len(high)} value(s) above {rule.maximum} "
                             f"(highest {high.max():g})")
     return ValidationReport(problems=tuple(problems), n_rows=len(data))
+
+
+def invalid_rows(data: pd.DataFrame, bounds: Mapping[str, tuple[float, float]]) -> list:
+    """The labels of the rows that break a bound: the rows a validation report points at.
+
+    Taught in lesson 03 (data-validation tests); exercise 03 asks for tests of it.
+
+    Parameters
+    ----------
+    data
+        The batch to check.
+    bounds
+        Column name -> ``(low, high)``: a value must lie in ``[low, high]`` (both ends allowed).
+
+    Returns
+    -------
+    list
+        The index labels of the rows where some bounded column is missing (NaN) or outside its
+        bounds, in the order of ``data``, each row once; every row counts, repeated ones too.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a pandas DataFrame.
+    ValueError
+        If a bounded column is not in ``data``, or a bound has ``low > high``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"invalid_rows expects a pandas DataFrame, got {type(data).__name__}.")
+    absent = [name for name in bounds if name not in data.columns]
+    if absent:
+        raise ValueError(f"columns {absent} are not in the data")
+    broken = pd.Series(False, index=range(len(data)))
+    for name, (low, high) in bounds.items():
+        if low > high:
+            raise ValueError(f"bounds of {name!r} are reversed: {low} > {high}")
+        values = data[name].reset_index(drop=True)
+        broken |= values.isna() | (values < low) | (values > high)
+    return data.index[broken.to_numpy()].tolist()
