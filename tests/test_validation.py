@@ -62,3 +62,21 @@ def test_missing_values_are_allowed_where_declared():
 def test_bad_input_is_refused(make, error):
     with pytest.raises(error):
         make()
+
+
+def test_invalid_rows_lists_every_bad_row_by_label_in_order():
+    batch = pd.DataFrame({"age": [30, 17, 40, np.nan, 17, 120],
+                          "income": [1.0, 2.0, -5.0, 1.0, 2.0, 0.0]},
+                         index=["a", "b", "c", "d", "e", "f"])
+    bounds = {"age": (18, 120), "income": (0, math.inf)}
+    assert validation.invalid_rows(batch, bounds) == ["b", "c", "d", "e"]
+
+
+@pytest.mark.parametrize("data, bounds, error, match", [
+    ([1, 2], {"age": (0, 1)}, TypeError, "DataFrame"),
+    (pd.DataFrame({"age": [1]}), {"height": (0, 1)}, ValueError, "height"),
+    (pd.DataFrame({"age": [1]}), {"age": (5, 1)}, ValueError, "reversed"),
+])
+def test_invalid_rows_refuses_bad_input(data, bounds, error, match):
+    with pytest.raises(error, match=match):
+        validation.invalid_rows(data, bounds)
