@@ -482,6 +482,11 @@ def _cached_run(suite: str, source: str, module: str, test_file: str, timeout: f
     return run_suite(suite, source, module, test_file, timeout, execute)
 
 
+def forget_runs() -> None:
+    """Forget the runs :func:`grade_suite` remembered (a benchmark times fresh ones)."""
+    _cached_run.cache_clear()
+
+
 def grade_suite(suite: str, versions: Sequence[Version], module: str,
                 test_file: str = "test_suite.py", seed: int = 0,
                 timeout: float = DEFAULT_TIMEOUT, execute: Executor | None = None) -> SuiteGrade:
