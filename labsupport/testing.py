@@ -6,7 +6,7 @@ runs them with the real ``pytest`` in a fresh subprocess, then reads the outcome
 terminal report). Exercise 03 grades a student's test suite with :func:`grade_suite`: the suite
 runs against correct versions of a function (it must pass on all) and against buggy versions
 (each one it fails on is a bug caught), every version in a fresh process, installed under the
-same module name and file name with its source normalised by :func:`normalise_source`.
+same module name and file name, compiled from its normalised source (:func:`installed_module`).
 
 This module is also the tiny pytest plugin that reports the outcomes (``-p labsupport.testing``):
 at the end of the run it writes one line, :data:`MARK` followed by JSON, to the real standard
@@ -20,8 +20,10 @@ it in a fresh sandbox instead (:func:`labsupport.course.proxy.command_executor`)
 from __future__ import annotations
 
 import ast
+import base64
 import functools
 import json
+import marshal
 import math
 import os
 import random
@@ -337,8 +339,8 @@ def run_suite(suite: str, implementation: str, module: str, test_file: str = "te
               timeout: float = DEFAULT_TIMEOUT, execute: Executor | None = None) -> TestRun:
     """Run the test file ``suite`` against ``implementation`` installed as module ``module``.
 
-    The implementation's source is normalised first (:func:`normalise_source`), as the grader
-    installs every version it tries.
+    The implementation is installed as the grader installs every version it tries: normalised and
+    compiled, without its source (:func:`installed_module`).
     """
     if not isinstance(suite, str) or not isinstance(implementation, str):
         raise TypeError("suite and implementation must be source code (str)")
@@ -347,8 +349,21 @@ def run_suite(suite: str, implementation: str, module: str, test_file: str = "te
     if not (test_file.startswith("test_") and test_file.endswith(".py")):
         raise ValueError(f"test_file must be named test_*.py for pytest to find it, got "
                          f"{test_file!r}")
-    files = {f"{module}.py": normalise_source(implementation), test_file: suite}
+    files = {f"{module}.py": installed_module(implementation, module), test_file: suite}
     return run_pytest(files, timeout=timeout, execute=execute)
+
+
+def installed_module(source: str, module: str) -> str:
+    """The text of ``<module>.py`` as the grader installs a version: compiled code, no source.
+
+    ``source`` is normalised (:func:`normalise_source`), compiled under the file name
+    ``<module>.py`` and stored as marshalled bytecode that the module runs when imported. Every
+    version's file then reads the same but for one opaque string: a test cannot grep the code
+    for a bug it guesses (``inspect.getsource`` of a function fails), only run it.
+    """
+    code = compile(normalise_source(source), f"{module}.py", "exec")
+    blob = base64.b64encode(marshal.dumps(code)).decode("ascii")
+    return f"import base64, marshal\nexec(marshal.loads(base64.b64decode({blob!r})))\n"
 
 
 def normalise_source(source: str) -> str:
@@ -492,8 +507,8 @@ def grade_suite(suite: str, versions: Sequence[Version], module: str,
                 timeout: float = DEFAULT_TIMEOUT, execute: Executor | None = None) -> SuiteGrade:
     """Run the test file ``suite`` against every version, each in a fresh process.
 
-    Every version is installed as ``<module>.py`` beside ``test_file``, its source normalised, so
-    a test can tell them apart only by what they do. The correct versions run first, in an order
+    Every version is installed as ``<module>.py`` beside ``test_file``, normalised and compiled
+    (:func:`installed_module`), so a test can tell them apart only by what they do. The correct versions run first, in an order
     drawn from ``seed``, then the buggy ones in a drawn order; once a correct version fails the
     bugs are not run (a suite that fails on correct code earns nothing). Runs of the same suite
     on the same source are remembered in this process (the grader's hidden tests share them).

@@ -10,9 +10,9 @@ the function in a fresh sandbox of its own):
   3 of 5); question 2 checks valid rows and values on the bounds with the default index (the
   swapped and exclusive bounds caught; the sample bug, NaN and dropped repeats survive: 2 of 5);
 * a crafty one: question 1 compares the installed module's text with the given function's,
-  normalised as the grader does (it "catches" the public sample bug, then fails on the hidden
-  correct rewrite: 1 of 5, nothing from the hidden bugs); question 2 hangs (0 of 5, and the
-  grading goes on: the status is ``ok``).
+  normalised as the grader does (the installed file holds compiled code only, and the hidden
+  correct rewrite differs anyway: 0 of 5); question 2 hangs (0 of 5, and the grading goes on:
+  the status is ``ok``).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def graded(tmp_path_factory) -> tuple[dict[str, dict[str, str]], Path]:
 @pytest.mark.parametrize("student, q1, q2", [
     ("solution", "5", "5"),  # passes on every correct version, catches every bug
     ("partial", "3", "2"),   # catches some bugs and not others
-    ("crafty", "1", "0"),    # introspection fails on the hidden rewrite; a hang is contained
+    ("crafty", "0", "0"),    # introspection fails on the correct versions; a hang is contained
 ])
 def test_points_come_from_the_bugs_caught(graded, student, q1, q2):
     grades, _ = graded

@@ -173,3 +173,18 @@ def test_run_suite_checks_its_names():
         testing.run_suite(CATCHES_MINUS_AND_OFF, ADD, module="not a name")
     with pytest.raises(ValueError, match="test_"):
         testing.run_suite(CATCHES_MINUS_AND_OFF, ADD, module="calc", test_file="suite.py")
+
+
+def test_an_installed_version_hides_its_code_but_behaves_the_same():
+    minus, off = (testing.installed_module(v.source, "calc") for v in (MINUS, OFF))
+    assert minus.splitlines()[0] == off.splitlines()[0] and "a - b" not in minus
+    scope: dict = {}
+    exec(compile(minus, "calc.py", "exec"), scope)  # pylint: disable=exec-used
+    assert scope["add"](5, 3) == 2
+
+
+def test_a_suite_grepping_for_a_guessed_bug_catches_nothing():
+    greps = ("import inspect\n\nimport calc\n\n\ndef test_no_minus():\n"
+             "    assert 'a - b' not in inspect.getsource(calc)\n")
+    grade = testing.grade_suite(greps, [GOOD, OTHER_GOOD, MINUS], module="calc")
+    assert grade.passes_correct and not grade.caught("minus")
