@@ -508,10 +508,11 @@ def grade_suite(suite: str, versions: Sequence[Version], module: str,
     """Run the test file ``suite`` against every version, each in a fresh process.
 
     Every version is installed as ``<module>.py`` beside ``test_file``, normalised and compiled
-    (:func:`installed_module`), so a test can tell them apart only by what they do. The correct versions run first, in an order
-    drawn from ``seed``, then the buggy ones in a drawn order; once a correct version fails the
-    bugs are not run (a suite that fails on correct code earns nothing). Runs of the same suite
-    on the same source are remembered in this process (the grader's hidden tests share them).
+    (:func:`installed_module`), so a test can tell them apart only by what they do. The correct
+    versions run first, in an order drawn from ``seed``, then the buggy ones in a drawn order;
+    once a correct version fails the bugs are not run (a suite that fails on correct code earns
+    nothing). Runs of the same suite on the same source are remembered in this process (the
+    grader's hidden tests share them).
 
     Parameters
     ----------
