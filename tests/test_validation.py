@@ -62,3 +62,54 @@ def test_missing_values_are_allowed_where_declared():
 def test_bad_input_is_refused(make, error):
     with pytest.raises(error):
         make()
+
+
+def test_invalid_rows_lists_every_bad_row_by_label_in_order():
+    batch = pd.DataFrame({"age": [30, 17, 40, np.nan, 17, 120],
+                          "income": [1.0, 2.0, -5.0, 1.0, 2.0, 0.0]},
+                         index=["a", "b", "c", "d", "e", "f"])
+    bounds = {"age": (18, 120), "income": (0, math.inf)}
+    assert validation.invalid_rows(batch, bounds) == ["b", "c", "d", "e"]
+
+
+@pytest.mark.parametrize("data, bounds, error, match", [
+    ([1, 2], {"age": (0, 1)}, TypeError, "DataFrame"),
+    (pd.DataFrame({"age": [1]}), {"height": (0, 1)}, ValueError, "height"),
+    (pd.DataFrame({"age": [1]}), {"age": (5, 1)}, ValueError, "reversed"),
+])
+def test_invalid_rows_refuses_bad_input(data, bounds, error, match):
+    with pytest.raises(error, match=match):
+        validation.invalid_rows(data, bounds)
+
+
+def test_the_extended_schema_reports_every_violation_with_its_rows():
+    schema = validation.Schema(
+        columns={"age": validation.Column(0, 120),
+                 "income": validation.Column(0, math.inf, allow_missing=True,
+                                             max_missing_share=0.25),
+                 "plan": validation.Column(categories=("basic", "pro"))},
+        allow_duplicates=False)
+    batch = pd.DataFrame({"age": [30.0, 30.0, 41.0, 41.0],
+                          "income": [np.nan, np.nan, 2500.0, 2500.0],
+                          "plan": ["basic", "basic", "gold", "gold"]},
+                         index=[10, 11, 12, 13])
+    assert validation.validate(batch, schema).problems == (
+        "column 'income' is 50% missing, at most 25% allowed",
+        "column 'plan' has 2 value(s) outside ['basic', 'pro'] (rows 12, 13)",
+        "2 row(s) repeat an earlier row (rows 11, 13)",
+    )
+
+
+def test_the_defaults_keep_the_old_behaviour():
+    repeated = pd.concat([_frame(), _frame()])
+    assert validation.validate(repeated, SCHEMA).ok
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"categories": ()}, "non-empty"),
+    ({"categories": "abc"}, "non-empty"),
+    ({"max_missing_share": 1.5}, r"\[0, 1\]"),
+])
+def test_bad_column_rules_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        validation.Column(**kwargs)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from labsupport.course import plaindata
-from labsupport.course.sandbox import Sandbox
+from labsupport.course.commandbox import run_command
+from labsupport.course.sandbox import Isolation, Limits, Sandbox
 
 #: Longest reply (characters) the grader reads from the kernel: the longest JSON an answer may
 #: have (:data:`~labsupport.course.plaindata.MAX_TEXT_CHARS`), as Python's ``repr`` writes it
@@ -163,3 +166,39 @@ def _parse_envelope(answer: Any) -> dict:
 
 def _reject(name: str) -> Any:
     raise ValueError(f"JSON constant {name}")
+
+
+@dataclass(frozen=True)
+class SandboxedCommand:
+    """Runs one command in a fresh sandbox of its own (a :data:`labsupport.testing.Executor`).
+
+    The grader's hidden tests of exercise 03 run a student's test suite through it: every run in
+    a new sandbox (nothing carried from one run to the next), confined like the submission's
+    kernel, killed with all it started at its time limit.
+    """
+
+    isolation: Isolation
+    memory_bytes: int = 1024**3
+    processes: int = 64
+
+    def __call__(self, python_args: Sequence[str], files: Mapping[str, str], timeout: float,
+                 environment: Mapping[str, str]) -> tuple[int | None, str]:
+        limits = Limits(cell_seconds=timeout, submission_seconds=timeout + 60,
+                        memory_bytes=self.memory_bytes, processes=self.processes,
+                        file_bytes=16 * 1024**2, scratch_bytes=64 * 1024**2)
+        done = run_command(python_args, files, limits, self.isolation, environment)
+        return done.returncode, done.output
+
+
+def command_executor(ns: object) -> SandboxedCommand | None:
+    """Where a test that runs code should run it, given the ``ns`` the test received.
+
+    In the grader (``ns`` is a :class:`KernelNamespace`): a :class:`SandboxedCommand` confined
+    like that submission's kernel (``--unconfined`` grading stays unconfined). Anywhere else (the
+    student's self-check, ``labsupport exercises check``): None, i.e. a plain subprocess.
+    """
+    if not isinstance(ns, KernelNamespace):
+        return None
+    box = object.__getattribute__(ns, "_sandbox")
+    return SandboxedCommand(box.isolation, min(box.limits.memory_bytes, 1024**3),
+                            min(box.limits.processes, 64))

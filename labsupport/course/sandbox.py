@@ -731,8 +731,12 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         except OSError as error:
             self.note = f"no cgroup ({error}); per-process limits only"
 
-    def _spawn(self, command: list[str], binds: list[str] | None) -> None:
-        """Start ``command`` in the submission's cgroup, under bwrap unless ``binds`` is None."""
+    def _spawn(self, command: list[str], binds: list[str] | None,
+               output: Path | None = None) -> None:
+        """Start ``command`` in the submission's cgroup, under bwrap unless ``binds`` is None.
+
+        Its standard output and error go to ``output`` when given (stdout is discarded and
+        stderr kept in ``stderr.txt`` otherwise)."""
         assert self._root is not None
         procs = self._cgroup.procs if self._cgroup else []
         read_end = None
@@ -743,10 +747,11 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
             # Options through a pipe: the command line inside shows no host path.
             command = [bwrap_path() or BWRAP, "--args", str(read_end), "--", *command]
         try:
-            with open(self._root / "stderr.txt", "wb") as stderr:
+            with open(output or self._root / "stderr.txt", "wb") as stderr:
                 self._process = subprocess.Popen(  # pylint: disable=consider-using-with
                     ["/bin/sh", "-c", _LAUNCHER, "sh", *procs, "--", *command],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL if output is None else stderr, stderr=stderr,
                     start_new_session=True, close_fds=True, env={"PATH": "/usr/bin:/bin"},
                     pass_fds=(read_end,) if read_end is not None else ())
         finally:

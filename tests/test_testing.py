@@ -1,0 +1,190 @@
+"""labsupport.testing: pytest's outcomes as data, and a suite graded by the bugs it catches."""
+
+from __future__ import annotations
+
+import pytest
+
+from labsupport import testing
+
+ADD = "def add(a, b):\n    return a + b\n"
+SUITE = '''
+import pytest
+
+from calc import add
+
+
+def test_the_lectures_failing_sum():
+    assert add(-1, 10) == -2
+
+
+@pytest.mark.parametrize("a, b, expected", [(1, 2, 3), (0, 0, 0)])
+def test_the_sum_table(a, b, expected):
+    assert add(a, b) == expected
+
+
+def test_not_yet():
+    pytest.skip("later")
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture failed")
+
+
+def test_with_a_broken_fixture(broken):
+    assert broken
+'''
+GOOD = testing.Version("good", "a correct add", ADD, True)
+OTHER_GOOD = testing.Version("other-good", "add written differently",
+                             "def add(a, b):\n    return sum((a, b))\n", True)
+MINUS = testing.Version("minus", "subtracts", "def add(a, b):\n    return a - b\n", False)
+OFF = testing.Version("off", "adds one too many", "def add(a, b):\n    return a + b + 1\n",
+                      False)
+EQUAL = testing.Version("equal", "is right only for equal arguments",
+                        "def add(a, b):\n    return a + b if a == b else a * b\n", False)
+CATCHES_MINUS_AND_OFF = "from calc import add\n\ndef test_two():\n    assert add(1, 1) == 2\n"
+
+
+@pytest.fixture(scope="module")
+def lecture_run() -> testing.TestRun:
+    """The lecture's test file, run once for the tests below."""
+    return testing.run_pytest({"calc.py": ADD, "test_calc.py": SUITE})
+
+
+def test_every_test_gets_its_real_pytest_outcome(lecture_run):
+    found = {o.test_id: o.outcome for o in lecture_run.outcomes}
+    assert found == {"test_calc.py::test_the_lectures_failing_sum": "failed",
+                     "test_calc.py::test_the_sum_table[1-2-3]": "passed",
+                     "test_calc.py::test_the_sum_table[0-0-0]": "passed",
+                     "test_calc.py::test_not_yet": "skipped",
+                     "test_calc.py::test_with_a_broken_fixture": "error"}
+    assert (lecture_run.exit_code, lecture_run.status, lecture_run.passed) == (1, "completed",
+                                                                               False)
+
+
+def test_the_failure_message_is_pytests_rewritten_assertion(lecture_run):
+    (failed,) = [o for o in lecture_run.outcomes if o.outcome == "failed"]
+    assert failed.message == "assert 9 == -2"
+    assert "where 9 = add(-1, 10)" in lecture_run.output
+    assert testing.MARK not in lecture_run.output
+    assert lecture_run.summary() == "2 passed, 1 failed, 1 error, 1 skipped"
+
+
+def test_a_file_that_cannot_be_collected_is_an_error():
+    run = testing.run_pytest({"test_broken.py": "def test_x(:\n    pass\n"})
+    assert [o.outcome for o in run.outcomes] == ["error"] and not run.passed
+
+
+def test_a_hanging_run_is_killed_at_its_time_limit():
+    run = testing.run_pytest({"test_hang.py": "import time\n\ndef test_h():\n"
+                                              "    time.sleep(600)\n"}, timeout=2)
+    assert (run.status, run.exit_code, run.passed) == ("timeout", None, False)
+
+
+def test_a_run_that_exits_without_reporting_has_no_outcomes():
+    run = testing.run_pytest({"test_exit.py": "import os\n\ndef test_x():\n    os._exit(0)\n"})
+    assert (run.status, run.outcomes, run.passed) == ("no-report", (), False)
+
+
+@pytest.mark.parametrize("output, status", [
+    ("nothing here", "no-report"),
+    (testing.MARK + "not json", "no-report"),
+    (testing.MARK + '[["t", "exploded", ""]]', "no-report"),
+    (testing.MARK + '[["t", "passed"]]', "no-report"),
+    (testing.MARK + '[["t", "passed", ""]]', "completed"),
+])
+def test_the_outcome_line_is_parsed_strictly(output, status):
+    assert testing.parse_output(output, 0).status == status
+
+
+def test_only_the_last_outcome_line_counts():
+    forged = testing.MARK + '[["t", "passed", ""]]'
+    real = testing.MARK + '[["t", "failed", "assert 0"]]'
+    run = testing.parse_output(f"{forged}\nreport\n{real}\n", 1)
+    assert [o.outcome for o in run.outcomes] == ["failed"] and run.output == f"{forged}\nreport"
+
+
+@pytest.mark.parametrize("files, args, timeout, error", [
+    ({}, (), 10, TypeError),
+    ({"sub/test_a.py": "x = 1"}, (), 10, ValueError),
+    ({"test_a.py": b"x = 1"}, (), 10, TypeError),
+    ({"test_a.py": "x = 1"}, "-q", 10, TypeError),
+    ({"test_a.py": "x = 1"}, (), 0, ValueError),
+    ({"test_a.py": "x = 1"}, (), float("nan"), ValueError),
+])
+def test_bad_arguments_are_refused(files, args, timeout, error):
+    with pytest.raises(error):
+        testing.run_pytest(files, args, timeout)
+
+
+def test_normalising_drops_comments_and_docstrings_but_keeps_the_code():
+    source = 'def f(x):\n    """Doc."""\n    # note\n    return x + 1  # more\n'
+    assert testing.normalise_source(source) == "def f(x):\n    return x + 1\n"
+    assert testing.normalise_source('"""Only a docstring."""\n') == "pass\n"
+    with pytest.raises(ValueError, match="not valid Python"):
+        testing.normalise_source("def f(:\n")
+
+
+def test_a_suite_earns_the_bugs_it_catches_and_no_others():
+    grade = testing.grade_suite(CATCHES_MINUS_AND_OFF, [GOOD, OTHER_GOOD, MINUS, OFF, EQUAL],
+                                module="calc", seed=3)
+    assert grade.passes_correct
+    assert [grade.caught(name) for name in ("minus", "off", "equal")] == [True, True, False]
+    assert grade.n_caught == 2
+    assert "caught   subtracts" in grade.feedback()
+    assert "survived is right only for equal arguments" in grade.feedback()
+    assert "return a * b" not in grade.feedback()
+
+
+def test_a_suite_that_cannot_fail_catches_nothing():
+    grade = testing.grade_suite("def test_nothing():\n    assert True\n",
+                                [GOOD, MINUS, OFF], module="calc")
+    assert grade.passes_correct and grade.n_caught == 0
+
+
+def test_a_suite_failing_on_a_correct_version_earns_nothing_and_stops():
+    reads_the_text = ("import inspect\n\nimport calc\n\n\ndef test_text():\n"
+                      "    assert 'a + b' in inspect.getsource(calc)\n")
+    grade = testing.grade_suite(reads_the_text, [GOOD, OTHER_GOOD, MINUS], module="calc")
+    assert not grade.passes_correct and not grade.caught("minus") and grade.n_caught == 0
+    assert all(r.version.correct for r in grade.results)  # the bug was never run
+    assert "does not pass on a correct implementation (add written differently)" in \
+        grade.feedback()
+
+
+@pytest.mark.parametrize("versions, error", [
+    ([GOOD, GOOD, MINUS], ValueError),
+    ([GOOD, OTHER_GOOD], ValueError),
+    ([MINUS, OFF], ValueError),
+    ([GOOD, "def add(a, b): return 0"], TypeError),
+])
+def test_grade_suite_needs_well_formed_versions(versions, error):
+    with pytest.raises(error):
+        testing.grade_suite(CATCHES_MINUS_AND_OFF, versions, module="calc")
+
+
+def test_a_version_with_broken_code_is_refused_when_declared():
+    with pytest.raises(ValueError, match="not valid Python"):
+        testing.Version("broken", "broken", "def add(:\n", False)
+
+
+def test_run_suite_checks_its_names():
+    with pytest.raises(ValueError, match="identifier"):
+        testing.run_suite(CATCHES_MINUS_AND_OFF, ADD, module="not a name")
+    with pytest.raises(ValueError, match="test_"):
+        testing.run_suite(CATCHES_MINUS_AND_OFF, ADD, module="calc", test_file="suite.py")
+
+
+def test_an_installed_version_hides_its_code_but_behaves_the_same():
+    minus, off = (testing.installed_module(v.source, "calc") for v in (MINUS, OFF))
+    assert minus.splitlines()[0] == off.splitlines()[0] and "a - b" not in minus
+    scope: dict = {}
+    exec(compile(minus, "calc.py", "exec"), scope)  # pylint: disable=exec-used
+    assert scope["add"](5, 3) == 2
+
+
+def test_a_suite_grepping_for_a_guessed_bug_catches_nothing():
+    greps = ("import inspect\n\nimport calc\n\n\ndef test_no_minus():\n"
+             "    assert 'a - b' not in inspect.getsource(calc)\n")
+    grade = testing.grade_suite(greps, [GOOD, OTHER_GOOD, MINUS], module="calc")
+    assert grade.passes_correct and not grade.caught("minus")
