@@ -17,7 +17,6 @@ the function in a fresh sandbox of its own):
 
 from __future__ import annotations
 
-import copy
 import csv
 import os
 from pathlib import Path
@@ -27,6 +26,7 @@ import pytest
 
 from labsupport.course import authoring, gradebook, grading
 from labsupport.course.sandbox import DEFAULT_UID_BASE, Limits
+from tests.course_notebooks import solution_answers, submission
 from tests.sandbox_support import require_bubblewrap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,39 +81,17 @@ def test_waits_forever():
 '''
 
 
-def _cells() -> tuple[dict[str, str], dict[str, str]]:
-    """The answer cell of each question, and each wrong answer's code by its description."""
-    answers, wrong = {}, {}
-    for cell in authoring.read_notebook(SOLUTION).cells:
-        meta = cell.metadata.get(authoring.METADATA_KEY, {})
-        if "wrong-answer" in cell.metadata.get("tags", []):
-            wrong[meta["wrong_answer"]] = cell.source
-        elif "points" in meta:
-            answers[meta["question"]] = cell.source
-    return answers, wrong
-
-
-def _submission(answers: dict[str, str]) -> nbformat.NotebookNode:
-    """The generated exercise with each question's answer cell set to ``answers[question]``."""
-    notebook = copy.deepcopy(authoring.read_notebook(EXERCISE))
-    for cell in notebook.cells:
-        meta = cell.metadata.get(authoring.METADATA_KEY, {})
-        if cell.cell_type == "code" and "points" in meta:
-            cell.source = answers[meta["question"]]
-    return notebook
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> tuple[dict[str, dict[str, str]], Path]:
     """The three submissions graded once: student -> row of grades.csv, and the output folder."""
     require_bubblewrap()
-    answers, wrong = _cells()
+    answers, wrong = solution_answers(SOLUTION)
     (introspecting,) = [code for words, code in wrong.items() if "reads the code" in words]
     folder = tmp_path_factory.mktemp("submitted")
     for student, chosen in (("solution", answers),
                             ("partial", {"q1": PARTIAL_Q1, "q2": PARTIAL_Q2}),
                             ("crafty", {"q1": introspecting, "q2": HANGING_Q2})):
-        nbformat.write(_submission(chosen), folder / f"{student}.ipynb")
+        nbformat.write(submission(EXERCISE, chosen), folder / f"{student}.ipynb")
     out = tmp_path_factory.mktemp("graded")
     # A test session of its own on a shared machine takes uids no other session uses.
     uid_base = DEFAULT_UID_BASE + 20_000 + 16 * (os.getpid() % 100_000)
