@@ -97,7 +97,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     (minutes each) are dealt first, then the notebooks, then the rest, so that no long group is
     left for the end of the run.
     """
-    del config
+    if not config.pluginmanager.hasplugin("xdist"):
+        return  # e.g. pytest run inside a lesson's kernel (ipytest), with plugins not loaded
     groups = {id(item): _group(item) for item in items}
     items.sort(key=lambda item: groups[id(item)][0])  # stable: keeps each group's order
     for item in items:
