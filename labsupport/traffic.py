@@ -337,18 +337,18 @@ class Simulator:
     def _score(self, names: tuple[str, ...], code: np.ndarray, user: np.ndarray,
                rng: np.random.Generator) -> Served:
         n = user.size
-        prediction = np.empty(n, dtype=np.int64)
-        median = np.empty(n)
-        spread = np.empty(n)
-        fail_rate = np.empty(n)
+        # One row per version, gathered by (version, user): no mask and no copy per version.
+        # A version without traffic this step is never asked to predict.
+        live = np.bincount(code, minlength=len(names)) > 0
+        answers = np.zeros((len(names), self.population.n_users), dtype=np.int64)
         for index, name in enumerate(names):
-            mask = code == index
-            if not mask.any():
-                continue
-            version = self.versions[name]
-            prediction[mask] = self.predictions(name)[user[mask]]
-            median[mask], spread[mask] = version.latency_ms, version.latency_spread
-            fail_rate[mask] = version.error_rate
+            if live[index]:
+                answers[index] = self.predictions(name)
+        prediction = answers[code, user]
+        versions = [self.versions[name] for name in names]
+        median = np.array([v.latency_ms for v in versions], dtype=float)[code]
+        spread = np.array([v.latency_spread for v in versions], dtype=float)[code]
+        fail_rate = np.array([v.error_rate for v in versions], dtype=float)[code]
         latency = median * np.exp(spread * rng.standard_normal(n))
         error = rng.random(n) < fail_rate
         prediction[error] = -1

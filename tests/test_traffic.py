@@ -41,6 +41,13 @@ def test_each_version_predicts_once_on_the_distinct_inputs():
     assert good.rows == wrong.rows == 3000
 
 
+def test_a_version_without_traffic_is_never_asked_to_predict():
+    simulator, good, wrong = _world()
+    served = simulator.serve({"good": 1.0, "wrong": 0.0}, 5_000, np.random.default_rng(1))
+    assert (good.calls, wrong.calls) == (1, 0)
+    assert served.metrics().loc["good", "requests"] == 5_000
+
+
 def test_scoring_follows_each_version():
     simulator, _, _ = _world()
     served = simulator.serve({"good": 0.7, "wrong": 0.3}, 50_000, np.random.default_rng(2))
