@@ -18,7 +18,7 @@ import nbformat
 import papermill
 import pytest
 
-from labsupport.course import authoring
+from labsupport.course import authoring, rehearsal
 from tests.notebook_files import executable_notebooks
 
 NOTEBOOKS = executable_notebooks()
@@ -76,47 +76,38 @@ def execute(path, parameters, output, km=None):
     return nbformat.read(output, as_version=4)
 
 
-#: Run in the shared kernel before each sweep run after the first: the notebook's names are
-#: gone, the working directory and figures are as a fresh kernel has them; only imported modules
-#: stay (what saves the start-up).
-_RESET = """\
-%reset -f
-import os as _os
-import matplotlib.pyplot as _plt
-_os.chdir({directory!r})
-_plt.close("all")
-del _os, _plt
-"""
-
-
 @pytest.fixture(scope="module", params=NOTEBOOKS, ids=[_name(p) for p in NOTEBOOKS])
 def notebook_kernel(request):
     """A notebook and one kernel for all its sweep runs (kernel start and imports are most of a
-    short notebook's cost). Runs after the first start from :data:`_RESET`."""
+    short notebook's cost). Runs after the first start from :data:`rehearsal.RESET`, the reset
+    the wrong answers' shared kernels use too."""
     path = request.param
     manager = jupyter_client.KernelManager(kernel_name="python3")
     manager.start_kernel(cwd=str(path.parent))
-    runs = []
+    used = False
 
     def prepare():
+        nonlocal used
         if not manager.is_alive():  # a run that killed the kernel does not sink the next ones
             manager.restart_kernel(now=True)
-            runs.clear()
-        if runs:
+        elif used:
             client = manager.client()
             client.start_channels()
             try:
                 client.wait_for_ready(timeout=120)
-                reply = client.execute_interactive(_RESET.format(directory=str(path.parent)),
-                                                   timeout=120, output_hook=lambda _msg: None)
+                reply = client.execute_interactive(
+                    rehearsal.RESET.format(directory=str(path.parent)), timeout=120,
+                    output_hook=lambda _msg: None)
             finally:
                 client.stop_channels()
             assert reply["content"]["status"] == "ok", reply["content"]
-        runs.append(len(runs))
+        used = True
         return manager
 
     yield path, prepare
     manager.shutdown_kernel(now=True)
+
+
 def _error_text(cell: nbformat.NotebookNode) -> str:
     errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
     return "\n".join(f"{o.ename}: {o.evalue}" for o in errors)
