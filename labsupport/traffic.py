@@ -327,33 +327,43 @@ class Simulator:
         codes_per_user = self.route(weights, salt)
         user = self.draw(n_requests, rng) if users is None else np.asarray(users)
         names = tuple(weights)
-        served = self._score(names, codes_per_user[user], user, rng)
+        served = self._score(names, codes_per_user, user, rng)
         if mirror_to is not None:
             self._check_version(mirror_to)
-            mirrored = self._score((mirror_to,), np.zeros(user.size, dtype=np.int64), user, rng)
+            everyone = np.zeros(self.population.n_users, dtype=np.int64)
+            mirrored = self._score((mirror_to,), everyone, user, rng)
             served = Served(**{**served.__dict__, "shadow": mirrored})
         return served
 
-    def _score(self, names: tuple[str, ...], code: np.ndarray, user: np.ndarray,
+    def _score(self, names: tuple[str, ...], codes_per_user: np.ndarray, user: np.ndarray,
                rng: np.random.Generator) -> Served:
         n = user.size
-        # One row per version, gathered by (version, user): no mask and no copy per version.
-        # A version without traffic this step is never asked to predict.
-        live = np.bincount(code, minlength=len(names)) > 0
-        answers = np.zeros((len(names), self.population.n_users), dtype=np.int64)
+        # Routing is sticky, so each user's answer (and whether it is right) is settled once per
+        # user, and each request only looks its user up: a few gathers over the requests, and
+        # one draw each for latency and failure. A version no user is routed to never predicts.
+        live = np.bincount(codes_per_user, minlength=len(names)) > 0
+        code = codes_per_user.take(user)
+        answer = np.zeros(self.population.n_users, dtype=np.int64)
         for index, name in enumerate(names):
             if live[index]:
-                answers[index] = self.predictions(name)
-        prediction = answers[code, user]
+                mine = codes_per_user == index
+                answer[mine] = self.predictions(name)[mine]
+        prediction = answer.take(user)
         versions = [self.versions[name] for name in names]
-        median = np.array([v.latency_ms for v in versions], dtype=float)[code]
-        spread = np.array([v.latency_spread for v in versions], dtype=float)[code]
-        fail_rate = np.array([v.error_rate for v in versions], dtype=float)[code]
-        latency = median * np.exp(spread * rng.standard_normal(n))
-        error = rng.random(n) < fail_rate
+
+        def per_request(values: list[float]) -> float | np.ndarray:
+            # versions often share a setting (no errors, one spread): then one number will do
+            table = np.array(values, dtype=float)
+            return float(table[0]) if np.all(table == table[0]) else table.take(code)
+
+        latency = rng.standard_normal(n)
+        latency *= per_request([v.latency_spread for v in versions])
+        np.exp(latency, out=latency)
+        latency *= per_request([v.latency_ms for v in versions])
+        error = rng.random(n) < per_request([v.error_rate for v in versions])
         prediction[error] = -1
         labels = self.population.y
-        correct = None if labels is None else (prediction == labels[user]) & ~error
+        correct = None if labels is None else (answer == labels).take(user) & ~error
         return Served(versions=names, version=code.astype(np.int8), user=user,
                       prediction=prediction, correct=correct, latency_ms=latency, error=error,
                       user_ids=self.population.user_ids)

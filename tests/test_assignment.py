@@ -132,3 +132,11 @@ def test_assign_buckets_is_assign_and_growing_a_weight_only_adds_users():
     assert small.tolist() == assignment.assign(ids, "grow", [0.9, 0.1]).tolist()
     large = assignment.assign_buckets(hashed, [0.6, 0.4])
     assert np.all(large[small == 1] == 1), "a user in the 10% must stay in the 40%"
+
+
+@pytest.mark.parametrize("ids", [list(range(-3, 400)), ["a", "Zoë", "\udcff", "", "7", "user 1"]])
+def test_the_fast_hash_is_the_documented_formula(ids):
+    import hashlib  # pylint: disable=import-outside-toplevel
+    expected = [int.from_bytes(hashlib.blake2b(f"ab\x1f{uid}".encode("utf-8", "surrogateescape"),
+                                               digest_size=8).digest(), "big") for uid in ids]
+    assert assignment.stable_hash(np.array(ids, dtype=object), "ab").tolist() == expected
