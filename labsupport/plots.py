@@ -457,9 +457,9 @@ def _live_points(timeline, version: str, metric: str) -> tuple[np.ndarray, np.nd
     return frame["minute"].to_numpy(dtype=float), frame[metric].to_numpy(dtype=float)
 
 
-def _rollout_span(timeline) -> tuple[float, float]:
-    """x limits covering a whole rollout, a little margin on both sides."""
-    end = len(timeline.weights) * timeline.step_minutes
+def _rollout_span(timeline, minutes: float | None = None) -> tuple[float, float]:
+    """x limits covering a whole rollout (or ``minutes``, when longer), a little margin."""
+    end = max(len(timeline.weights) * timeline.step_minutes, minutes or 0.0)
     return -0.04 * end, 1.04 * end
 
 
@@ -473,37 +473,46 @@ def _own_lines(ax: Axes, gid: str) -> list:
     return [line for line in ax.get_lines() if line.get_gid() == gid]
 
 
-def redraw_traffic_share(ax: Axes, timeline) -> Axes:
+def redraw_traffic_share(ax: Axes, timeline, *, minutes: float | None = None) -> Axes:
     """:func:`traffic_share` for a widget: drawn on the first call, moved in place afterwards.
 
     Lesson 06. The first call on an ``Axes`` draws the candidate's share like
-    :func:`traffic_share` (legend above the plot); later calls with another timeline update that
-    line, its legend entry, the y label and the time axis, without creating new artists.
+    :func:`traffic_share`, with the strategy in a legend above the plot and its outcome in a text
+    at the top right (the artist with gid ``rollout-outcome``, which a widget may draw on its
+    own, since it changes more often than anything else but the line). Later calls with another
+    timeline update the line, both texts, the y label and the time axis, without creating new
+    artists. ``minutes`` fixes the time axis to at least that long a rollout, so that a shorter
+    one keeps the same axes (and its time to full rollout shows as shorter).
     """
-    minutes, percent = _share_steps(timeline)
-    label = f"{timeline.strategy}: {timeline.outcome}"
+    steps, percent = _share_steps(timeline)
     lines = _own_lines(ax, "traffic-share")
     if not lines:
-        ax.step(minutes, percent, where="post", label=label, gid="traffic-share")
+        ax.step(steps, percent, where="post", label=timeline.strategy, gid="traffic-share")
         ax.set_xlabel("minutes since the rollout started")
         ax.set_ylim(-3, 103)
         ax.grid(True, alpha=0.3)
         _legend_above(ax)
+        ax.text(1.0, 1.02, timeline.outcome, transform=ax.transAxes, ha="right", va="bottom",
+                fontsize="small", gid="rollout-outcome")
     else:
-        lines[0].set_data(minutes, percent)
-        lines[0].set_label(label)
-        ax.get_legend().get_texts()[0].set_text(label)
-    ax.set_xlim(_rollout_span(timeline))
+        lines[0].set_data(steps, percent)
+        lines[0].set_label(timeline.strategy)
+        ax.get_legend().get_texts()[0].set_text(timeline.strategy)
+        outcome, = (text for text in ax.texts if text.get_gid() == "rollout-outcome")
+        outcome.set_text(timeline.outcome)
+    ax.set_xlim(_rollout_span(timeline, minutes))
     ax.set_ylabel(f"users on {timeline.candidate} (%)")
     return ax
 
 
-def redraw_rollout_metric(ax: Axes, timeline, metric: str = "accuracy") -> Axes:
+def redraw_rollout_metric(ax: Axes, timeline, metric: str = "accuracy", *,
+                          minutes: float | None = None) -> Axes:
     """:func:`rollout_metric` for a widget: drawn on the first call, moved in place afterwards.
 
     Lesson 06. Always two lines, the baseline's and the candidate's live steps (a version that
     answered no user has an empty line, and its legend entry says so); later calls update
-    their points and legend entries and rescale both axes.
+    their points and legend entries and rescale both axes (``minutes``: as in
+    :func:`redraw_traffic_share`).
     """
     lines = _own_lines(ax, "rollout-metric")
     if not lines:
@@ -515,13 +524,13 @@ def redraw_rollout_metric(ax: Axes, timeline, metric: str = "accuracy") -> Axes:
         lines = _own_lines(ax, "rollout-metric")
     texts = ax.get_legend().get_texts()
     for line, text, version in zip(lines, texts, (timeline.baseline, timeline.candidate)):
-        minutes, values = _live_points(timeline, version, metric)
-        label = version if minutes.size else f"{version} (no users)"
-        line.set_data(minutes, values)
+        at, values = _live_points(timeline, version, metric)
+        label = version if at.size else f"{version} (no users)"
+        line.set_data(at, values)
         line.set_label(label)
         text.set_text(label)
     ax.set_ylabel(metric)
-    ax.set_xlim(_rollout_span(timeline))
+    ax.set_xlim(_rollout_span(timeline, minutes))
     values = np.concatenate([line.get_ydata() for line in lines])
     values = values[np.isfinite(values)]
     if values.size:  # limits on a grid of 0.05, so that small moves keep the same axes

@@ -85,7 +85,27 @@ def test_pasted_background_gives_the_same_pixels_as_a_full_draw(simulator):
     explorer.draw()
     assert np.array_equal(reused, _pixels(explorer))
     for ax in explorer.axes:  # and the same as drawing every artist the ordinary way
-        for line in ax.get_lines():
-            line.set_animated(False)
+        for artist in ax.get_lines() + ax.texts:
+            artist.set_animated(False)
     explorer.figure.canvas.draw()
     assert np.array_equal(reused, _pixels(explorer))
+
+
+def test_slider_moves_keep_the_axes_so_the_background_is_reused(simulator):
+    # A move that changes the axes renders the whole figure (several times a move's budget):
+    # the time axis spans the longest rollout the sliders allow, whatever the outcome, and
+    # the share axis is fixed, so only the accuracy axis (on a grid of 0.05) may move.
+    explorer = rollout_widgets.RolloutExplorer(simulator, "v1", CANDIDATES, seed=7)
+    lengths = set()
+    for steps in range(explorer.n_steps.min, explorer.n_steps.max + 1):
+        explorer.n_steps.value = steps
+        lengths.add(len(explorer.timeline.weights))
+        for share in (0.01, 0.2, 0.5):
+            explorer.first_share.value = share
+            lengths.add(len(explorer.timeline.weights))
+    assert len(lengths) >= 3, "the moves should give rollouts of different lengths"
+    keys = list(explorer._backgrounds)  # pylint: disable=protected-access
+    assert {(share[:3], metric[0]) for share, metric in keys} == {(keys[0][0][:3], keys[0][1][0])}
+    assert len(keys) <= 3
+    outcome, = (t for t in explorer.axes[0].texts if t.get_gid() == "rollout-outcome")
+    assert outcome.get_text() == explorer.timeline.outcome

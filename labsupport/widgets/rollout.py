@@ -114,16 +114,22 @@ class RolloutExplorer:  # pylint: disable=too-many-instance-attributes
     def draw(self) -> None:
         """Move the figure's lines to the last computation and render it (Agg, in memory).
 
-        Only the data lines change from one move to the next. The rest (frames, ticks, labels,
-        grid, legends: most of the cost of a draw, text mostly) is rendered once per set of axis
-        limits and texts, kept, and pasted back under the moved lines when it comes again.
+        Only the data lines and the outcome text change from one move to the next. The rest
+        (frames, ticks, labels, grid, legends: most of the cost of a draw, text mostly) is
+        rendered once per set of axis limits and texts, kept, and pasted back under them when
+        it comes again. The time axis always spans the longest rollout the controls allow (a
+        canary's baseline step and the most steps the slider gives), so moving a slider keeps
+        it, and a faster rollout shows as one that ends sooner.
         """
         share_ax, metric_ax = self.axes
-        plots.redraw_traffic_share(share_ax, self.timeline)
-        plots.redraw_rollout_metric(metric_ax, self.timeline, "accuracy")
-        moving = [line for ax in self.axes for line in ax.get_lines()]
-        for line in moving:
-            line.set_animated(True)  # a full draw leaves them out: they are drawn below
+        step = self.timeline.step_minutes
+        minutes = (self.n_steps.max + 1) * step
+        plots.redraw_traffic_share(share_ax, self.timeline, minutes=minutes)
+        plots.redraw_rollout_metric(metric_ax, self.timeline, "accuracy", minutes=minutes)
+        moving = [line for ax in self.axes for line in ax.get_lines()] + [
+            text for text in share_ax.texts if text.get_gid() == "rollout-outcome"]
+        for artist in moving:
+            artist.set_animated(True)  # a full draw leaves them out: they are drawn below
         canvas = self.figure.canvas
         key = tuple((ax.get_xlim(), ax.get_ylim(), ax.get_ylabel(),
                      tuple(text.get_text() for text in ax.get_legend().get_texts()))
@@ -135,8 +141,8 @@ class RolloutExplorer:  # pylint: disable=too-many-instance-attributes
                 self._backgrounds.clear()
             canvas.draw()
             self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
-        for line in moving:
-            line.axes.draw_artist(line)
+        for artist in moving:
+            artist.axes.draw_artist(artist)
 
     def png(self) -> bytes:
         """The rendered figure as PNG bytes (call :meth:`draw` first)."""
