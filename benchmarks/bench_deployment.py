@@ -139,8 +139,8 @@ def main() -> None:
     print(f"simulator                  {simulator_s:7.3f} s   {r1:7.0f}x faster than the loop")
     print(f"batch-predict floor        {floor_s:7.3f} s   simulator = {r2:.2f}x the floor "
           "(median of the runs' ratios)")
-    print(f"widget, one slider move    {widget['move']:7.1f} ms  (median of {widget['moves']} moves "
-          f"of both canary sliders, slowest {widget['slowest']:.1f} ms; {N_REQUESTS:,} requests "
+    print(f"widget, one slider move    {widget['move']:7.1f} ms  (median of {widget['moves']} "
+          f"moves of both canary sliders, slowest {widget['slowest']:.1f} ms; {N_REQUESTS:,} requests "
           f"rerun): rollout {widget['compute']:.1f} ms, redraw {widget['draw']:.1f} ms (whole "
           f"figure {widget['cold draw']:.1f} ms, done for {widget['backgrounds']:.0f} set(s) of "
           f"axis limits), PNG {widget['png']:.1f} ms")
