@@ -140,10 +140,10 @@ def main() -> None:
     print(f"batch-predict floor        {floor_s:7.3f} s   simulator = {r2:.2f}x the floor "
           "(median of the runs' ratios)")
     print(f"widget, one slider move    {widget['move']:7.1f} ms  (median of {widget['moves']} "
-          f"moves of both canary sliders, slowest {widget['slowest']:.1f} ms; {N_REQUESTS:,} requests "
-          f"rerun): rollout {widget['compute']:.1f} ms, redraw {widget['draw']:.1f} ms (whole "
-          f"figure {widget['cold draw']:.1f} ms, done for {widget['backgrounds']:.0f} set(s) of "
-          f"axis limits), PNG {widget['png']:.1f} ms")
+          f"moves of both canary sliders, slowest {widget['slowest']:.1f} ms; "
+          f"{N_REQUESTS:,} requests rerun): rollout {widget['compute']:.1f} ms, redraw "
+          f"{widget['draw']:.1f} ms (whole figure {widget['cold draw']:.1f} ms, done for "
+          f"{widget['backgrounds']:.0f} set(s) of axis limits), PNG {widget['png']:.1f} ms")
     print(f"stream of {N_STREAM:,}     {stream['seconds']:7.1f} s, peak resident memory "
           f"{stream['peak_mb']:.0f} MB (whole process)")
     print(f"deployment: simulator {r1:.0f}x the per-request loop, {r2:.2f}x the batch-predict "
