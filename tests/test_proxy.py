@@ -23,7 +23,7 @@ def scripted_kernel(reply: object) -> SimpleNamespace:
         return CellResult("ok", expressions={"reply": {"status": "ok",
                                                        "data": {"text/plain": text}}})
 
-    return SimpleNamespace(run=run)
+    return SimpleNamespace(run=run, provide=lambda name, data: f"/nowhere/{name}")
 
 
 def test_a_plain_reply_becomes_the_value():
@@ -50,7 +50,7 @@ def raw_kernel(text: str) -> SimpleNamespace:
         return CellResult("ok", expressions={"reply": {"status": "ok",
                                                        "data": {"text/plain": text}}})
 
-    return SimpleNamespace(run=run)
+    return SimpleNamespace(run=run, provide=lambda name, data: f"/nowhere/{name}")
 
 
 def _peak_bytes_of_asking(text: str) -> tuple[int, str]:
@@ -96,3 +96,74 @@ def test_an_error_message_with_a_lone_surrogate_is_the_submissions_fault():
                                                        "message": "RuntimeError: \ud800"}))
     with pytest.raises(proxy.SubmissionError, match="raised RuntimeError: \ud800"):
         _ = namespace.answer
+
+
+class InProcessKernel:
+    """A Sandbox stand-in that runs what the grader sends, for real, in a namespace of its own:
+    the agent's install from the provided file, then each question; it counts the requests."""
+
+    def __init__(self, folder, namespace: dict) -> None:
+        self.folder, self.namespace, self.requests, self.codes = folder, namespace, 0, []
+
+    def provide(self, name: str, data: bytes) -> str:
+        """Write the file where this fake kernel reads it."""
+        path = self.folder / name
+        path.write_bytes(data)
+        return str(path)
+
+    def run(self, code: str, expressions: dict | None = None, what: str = "") -> CellResult:
+        """Run ``code``, then evaluate ``expressions`` and answer their reprs, as IPython does."""
+        del what
+        self.requests += 1
+        self.codes.append(code)
+        exec(code, self.namespace)  # pylint: disable=exec-used
+        replies = {key: {"status": "ok", "data": {"text/plain": repr(eval(  # pylint: disable=eval-used
+            expression, self.namespace))}} for key, expression in (expressions or {}).items()}
+        return CellResult("ok", expressions=replies)
+
+
+def _counter_notebook() -> dict:
+    source = (
+        "ANSWER = [1, 2]\n"
+        "def bump(by):\n"
+        "    global ANSWER\n"
+        "    ANSWER = ANSWER + [by]\n"
+        "    return len(ANSWER)\n"
+        "def become_a_value():\n"
+        "    global become_a_value\n"
+        "    become_a_value = 3\n"
+        "    return 0\n")
+    namespace: dict = {}
+    exec(source, namespace)  # pylint: disable=exec-used
+    return namespace
+
+
+def test_the_agent_is_installed_with_the_first_question_only(tmp_path):
+    kernel = InProcessKernel(tmp_path, _counter_notebook())
+    namespace = proxy.KernelNamespace(kernel)
+    assert namespace.ANSWER == [1, 2]
+    assert namespace.bump(3) == 3
+    assert kernel.requests == 3  # the answer, the lookup of bump, the call
+    assert [bool(code) for code in kernel.codes] == [True, False, False]
+    assert (tmp_path / proxy.AGENT_FILE).exists()
+
+
+def test_a_value_is_asked_again_only_after_the_students_code_ran(tmp_path):
+    kernel = InProcessKernel(tmp_path, _counter_notebook())
+    namespace = proxy.KernelNamespace(kernel)
+    first = namespace.ANSWER
+    first.append("changed by the test")
+    assert namespace.ANSWER == [1, 2], "each read must be a fresh copy"
+    assert kernel.requests == 1
+    assert namespace.bump(5) == 3 and namespace.bump(6) == 4
+    assert kernel.requests == 4  # bump looked up once, called twice
+    assert namespace.ANSWER == [1, 2, 5, 6], "a call must drop the kept values"
+    assert kernel.requests == 5
+
+
+def test_a_function_that_stops_being_one_fails_when_called(tmp_path):
+    kernel = InProcessKernel(tmp_path, _counter_notebook())
+    namespace = proxy.KernelNamespace(kernel)
+    assert namespace.become_a_value() == 0
+    with pytest.raises(proxy.SubmissionError, match="not callable"):
+        namespace.become_a_value()

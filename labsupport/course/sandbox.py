@@ -497,6 +497,9 @@ def _wait_gone(pid: int, seconds: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+#: Run in a kernel before it answers (see ``Sandbox._launch``); leaves no name behind.
+_NO_FLUSH_WAIT = "import sys as _s; _s.stdout.flush = _s.stderr.flush = lambda: None; del _s"
+
 _LIVE_UIDS: set[int] = set()
 
 
@@ -664,12 +667,16 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         """The status of a gone kernel (see :class:`KernelGone`), ``""`` while it is usable."""
         return self._status if self._gone else ""
 
-    def provide(self, name: str, data: bytes) -> None:
-        """Put a read-only file (the submission's copy) at ``/opt/labsupport/submission/name``."""
+    def provide(self, name: str, data: bytes) -> str:
+        """Put a read-only file (the submission's copy) at ``/opt/labsupport/submission/name``.
+
+        Returns the file's path as the kernel sees it.
+        """
         assert self._root is not None, "the sandbox is not started"
         target = self._root / "submission" / Path(name).name
         target.write_bytes(data)
         target.chmod(0o444)
+        return str(_SUBMISSION / target.name if self.isolation.confined else target)
 
     def _find_kernel_pid(self) -> int:
         assert self._process is not None
@@ -712,9 +719,14 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         info["ip"] = str(root / "kernel" / "k")  # the same sockets, seen from outside
         # The grader keeps only an error's name and message: a one-line, colourless traceback
         # spares the 140 ms IPython spends on the first rich one (and 12 ms on each after it).
+        # Nobody listens to this kernel's output (the grader opens only the shell channel), so
+        # it need not wait for its output to be sent before each reply: no sleep, and a flush
+        # that returns at once (the output thread still sends it, to nobody). A request then
+        # costs about 2.5 ms instead of 4 ms; a graded notebook makes a dozen or two.
         argv = [executable, "-m", "ipykernel_launcher", "-f", f"{kernel_dir}/kernel.json",
                 "--HistoryManager.enabled=False", "--IPKernelApp.capture_fd_output=False",
-                "--InteractiveShell.xmode=Minimal", "--InteractiveShell.colors=NoColor"]
+                "--InteractiveShell.xmode=Minimal", "--InteractiveShell.colors=NoColor",
+                "--Kernel._execute_sleep=0", f"--IPKernelApp.exec_lines={_NO_FLUSH_WAIT}"]
         config = {"rlimits": self._rlimits(), "uid": self._uid, "cwd": cwd, "argv": argv,
                   "env": _kernel_environment(cwd, tmp, kernel_dir, pythonpath, executable)}
         self._spawn([executable, "-I", "-S", "-c", _WRAPPER, json.dumps(config)],
