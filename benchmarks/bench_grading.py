@@ -28,7 +28,8 @@ from pathlib import Path
 import nbformat
 
 from labsupport.course import authoring, grading
-from labsupport.course.sandbox import Isolation, Limits, Sandbox, Warmup, cgroup_support
+from labsupport.course.cgroups import cgroup_support
+from labsupport.course.sandbox import Isolation, Limits, Sandbox, Warmup
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "grading_corpus"
 SOLUTION = CORPUS / "solution.ipynb"

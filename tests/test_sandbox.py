@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import labsupport
-from labsupport.course import sandbox
+from labsupport.course import cgroups, sandbox
 from labsupport.course.sandbox import (CellResult, Isolation, KernelGone, Limits, Sandbox,
                                        SandboxUnavailable, Warmup)
 from tests.sandbox_support import require_bubblewrap
@@ -20,7 +20,7 @@ LIMITS = Limits(cell_seconds=5, submission_seconds=60, memory_bytes=1024**3, pro
                 interrupt_grace_seconds=2)
 ROOT = os.geteuid() == 0
 PROJECT = Path(labsupport.__file__).resolve().parent.parent
-HAS_CGROUP = sandbox.cgroup_support().kind != "none"
+HAS_CGROUP = cgroups.cgroup_support().kind != "none"
 SHM_KEY = 0x4C414253
 
 FORK_STORM = """
@@ -157,7 +157,7 @@ def test_memory_beyond_the_limit_fails_inside_the_kernel(kernel):
     assert kernel.run("blob = bytearray(4 * 1024**3)").message == "MemoryError"
 
 
-@pytest.mark.skipif(not HAS_CGROUP, reason=f"no cgroup here ({sandbox.cgroup_support().note})")
+@pytest.mark.skipif(not HAS_CGROUP, reason=f"no cgroup here ({cgroups.cgroup_support().note})")
 def test_forked_children_together_stay_within_the_memory_limit():
     with Sandbox(Limits(cell_seconds=60, memory_bytes=1024**3, processes=64)) as box:
         held = int(_value(box.run(GREEDY_CHILDREN, {"h": "held"}), "h"))
@@ -292,3 +292,55 @@ def test_parent_folders_of_mount_points_are_made_traversable():
     assert sandbox._parent_dirs(args) == [  # pylint: disable=protected-access
         "--perms", "0755", "--dir", "/home", "--perms", "0755", "--dir", "/root",
         "--perms", "0755", "--dir", "/root/.pyenv"]
+
+
+@pytest.mark.parametrize("kind, files, expected", [
+    ("v1", {"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+            "memory.max_usage_in_bytes": "1073741824\n", "memory.limit_in_bytes": "1073741824\n"},
+     ""),
+    ("v1", {"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+            "memory.max_usage_in_bytes": "1073741824\n", "memory.limit_in_bytes": "1073741824\n"},
+     "limit"),
+    ("v1", {"memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+            "memory.max_usage_in_bytes": "314572800\n", "memory.limit_in_bytes": "1073741824\n"},
+     "machine"),
+    ("v2", {"memory.events": "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"}, "limit"),
+    ("v2", {"memory.events": "low 0\nhigh 0\nmax 0\noom 0\noom_kill 2\n"}, "machine"),
+    ("v2", {}, ""),
+])
+def test_an_oom_kill_is_told_apart_from_reaching_the_limit(tmp_path, kind, files, expected):
+    # The kernel counts every OOM kill of a process in the cgroup, the machine's too: only a
+    # kill without the limit ever reached is the machine's fault (graded again on a re-run).
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    cgroup = object.__new__(cgroups.Cgroup)
+    cgroup.kind, cgroup.paths = kind, (tmp_path, tmp_path)
+    assert cgroup.out_of_memory() == expected
+
+
+KERNEL_OOM = """
+import os, time
+ready_r, ready_w = os.pipe()
+for _ in range(4):
+    if os.fork() == 0:
+        block = bytearray(200 * 1024**2)
+        os.write(ready_w, b"!")
+        time.sleep(60)
+        os._exit(0)
+held = 0
+while held < 4:
+    held += len(os.read(ready_r, 8))
+mine = bytearray(400 * 1024**2)
+"""
+
+
+@pytest.mark.skipif(not HAS_CGROUP, reason=f"no cgroup here ({cgroups.cgroup_support().note})")
+def test_a_kernel_killed_at_the_submissions_memory_limit_is_the_students_fault():
+    # Four children hold 800 MB; the kernel's own 400 MB is within its per-process limit but
+    # takes the whole submission past 1 GB: the cgroup's OOM killer takes the biggest process,
+    # the kernel once it holds more than a child.
+    with Sandbox(Limits(cell_seconds=60, memory_bytes=1024**3, processes=64)) as box:
+        with pytest.raises(KernelGone) as gone:
+            box.run(KERNEL_OOM)
+    assert gone.value.status == "kernel-died"
+    assert "out of memory" in str(gone.value) and "not the student's fault" not in str(gone.value)

@@ -38,7 +38,6 @@ reason and a status (:class:`KernelGone`). Nothing here decides a grade.
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import os
 import queue
@@ -59,6 +58,7 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 import labsupport
+from labsupport.course.cgroups import Cgroup, cgroup_support
 
 #: First uid of the unprivileged users kernels run as when the grader is root. A kernel's uid
 #: is ``uid_base + UIDS_PER_PROCESS * (grader pid) + n``, ``n`` free among this process's live
@@ -232,143 +232,6 @@ def _system_links() -> list[str]:
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
     return args
-
-
-# --- cgroups: one bound on the whole submission -----------------------------------------------
-
-
-def _own_cgroup(controller: str) -> str | None:
-    """This process's cgroup path for a v1 ``controller`` (``""`` for v2), or None."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return path
-    return None
-
-
-@dataclass(frozen=True)
-class CgroupSupport:
-    """Where a submission's cgroup can be made: ``kind`` is ``v1``, ``v2`` or ``none``."""
-
-    kind: str
-    parents: tuple[Path, ...]
-    note: str
-
-
-@functools.lru_cache(maxsize=1)
-def cgroup_support() -> CgroupSupport:
-    """Find a place to create per-submission cgroups with memory and pids limits."""
-    root = Path("/sys/fs/cgroup")
-    memory, pids = _own_cgroup("memory"), _own_cgroup("pids")
-    if (root / "memory" / "memory.limit_in_bytes").exists() and (root / "pids").is_dir() \
-            and memory is not None and pids is not None:
-        parents = (root / "memory" / memory.lstrip("/"), root / "pids" / pids.lstrip("/"))
-        if all(os.access(p, os.W_OK) for p in parents):
-            return CgroupSupport("v1", parents, "cgroup v1 memory and pids controllers")
-        return CgroupSupport("none", (), "cgroup v1 is not writable by this user")
-    unified = _own_cgroup("")
-    v2_root = root if (root / "cgroup.controllers").exists() else root / "unified"
-    if unified is not None and (v2_root / "cgroup.controllers").exists():
-        parent = v2_root / unified.lstrip("/")
-        try:
-            enabled = (parent / "cgroup.subtree_control").read_text(encoding="utf-8").split()
-        except OSError:
-            enabled = []
-        if {"memory", "pids"} <= set(enabled) and os.access(parent, os.W_OK):
-            return CgroupSupport("v2", (parent,), "cgroup v2 memory and pids controllers")
-        return CgroupSupport("none", (), "cgroup v2 here does not delegate the memory and "
-                             f"pids controllers to {parent} (or it is not writable)")
-    return CgroupSupport("none", (), "no cgroup memory and pids controllers found")
-
-
-_SERIAL = itertools.count()
-
-
-class _Cgroup:
-    """The cgroup(s) of one submission: created, joined by the launcher, killed, removed."""
-
-    def __init__(self, support: CgroupSupport, limits: Limits) -> None:
-        self.kind = support.kind
-        name = f"labsupport-{os.getpid()}-{next(_SERIAL)}-{secrets.token_hex(3)}"
-        self.paths = tuple(parent / name for parent in support.parents)
-        for parent in support.parents:
-            _remove_stale(parent)
-        try:
-            for path in self.paths:
-                path.mkdir()
-            if self.kind == "v1":
-                memory, pids = self.paths
-                _write(memory / "memory.limit_in_bytes", limits.memory_bytes)
-                if (memory / "memory.memsw.limit_in_bytes").exists():
-                    _write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
-                _write(memory / "memory.swappiness", 0)
-                _write(pids / "pids.max", limits.processes)
-            else:
-                (path,) = self.paths
-                _write(path / "memory.max", limits.memory_bytes)
-                if (path / "memory.swap.max").exists():
-                    _write(path / "memory.swap.max", 0)
-                _write(path / "pids.max", limits.processes)
-        except OSError:
-            self.remove()
-            raise
-
-    @property
-    def procs(self) -> list[str]:
-        """The ``cgroup.procs`` files the launcher writes its pid into."""
-        return [str(path / "cgroup.procs") for path in self.paths]
-
-    def out_of_memory(self) -> bool:
-        """True when the kernel's OOM killer acted inside this cgroup."""
-        name = "memory.oom_control" if self.kind == "v1" else "memory.events"
-        try:
-            text = (self.paths[0] / name).read_text(encoding="utf-8")
-        except OSError:
-            return False
-        counts = dict(line.split()[:2] for line in text.splitlines() if len(line.split()) >= 2)
-        return counts.get("oom_kill", "0") != "0"
-
-    def remove(self) -> None:
-        """Kill whatever is left inside, then remove the directories."""
-        for path in self.paths:
-            for _ in range(200):
-                try:
-                    pids = (path / "cgroup.procs").read_text(encoding="utf-8").split()
-                except OSError:
-                    break
-                for pid in pids:
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                try:
-                    path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.005)
-
-
-def _write(path: Path, value: int) -> None:
-    path.write_text(f"{value}\n", encoding="ascii")
-
-
-def _remove_stale(parent: Path) -> None:
-    """Remove empty cgroups a dead grader left behind (its pid is in the name)."""
-    for entry in parent.glob("labsupport-*-*-*"):
-        try:
-            pid = int(entry.name.split("-")[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            try:
-                entry.rmdir()
-            except OSError:
-                pass
-        except (ValueError, PermissionError):
-            continue
 
 
 # --- the kernel's view of the machine ---------------------------------------------------------
@@ -589,7 +452,7 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         self._process: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
         self._context: zmq.Context | None = None
-        self._cgroup: _Cgroup | None = None
+        self._cgroup: Cgroup | None = None
         self._deadline = 0.0
         self._gone: str | None = None
         self._status = ""
@@ -739,7 +602,7 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
             self.note = f"{support.note}; per-process limits only"
             return
         try:
-            self._cgroup = _Cgroup(support, self.limits)
+            self._cgroup = Cgroup(support, self.limits.memory_bytes, self.limits.processes)
         except OSError as error:
             self.note = f"no cgroup ({error}); per-process limits only"
 
@@ -894,7 +757,8 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
             except (ProcessLookupError, PermissionError):
                 self._process.kill()
 
-    def _exit_reason(self) -> str:
+    def _exit_reason(self) -> tuple[str, str]:
+        """Why the kernel's process ended, and whose fault that was (a gone kernel's status)."""
         assert self._process is not None
         code = self._process.wait()
         detail = ""
@@ -909,10 +773,16 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         if self.isolation.confined and code > 128:
             code = -(code - 128)  # bwrap reports a signal as 128 + its number
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        if code == -signal.SIGKILL and self._cgroup is not None and self._cgroup.out_of_memory():
+        memory = self._cgroup.out_of_memory() if code == -signal.SIGKILL and self._cgroup else ""
+        if memory == "limit":
             how += (" (out of memory: the submission's processes together used more than "
                     f"{self.limits.memory_bytes / 1024**2:g} MB)")
-        return f"the kernel {how}{detail}"
+        elif memory == "machine":
+            return (f"the kernel {how}{detail} by the machine's out-of-memory killer, while the "
+                    "submission used less than its memory limit: not the student's fault, run "
+                    "the grader again (on a machine with more free memory, or fewer workers)",
+                    "grader-error")
+        return f"the kernel {how}{detail}", "kernel-died"
 
     def _wait_reply(self, msg_id: str, until: float, what: str) -> dict | None:
         assert self._client is not None and self._process is not None
@@ -924,7 +794,8 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
                 msg = self._client.get_shell_msg(timeout=min(left, 0.25))
             except queue.Empty:
                 if self._process.poll() is not None:
-                    self._mark_gone(f"{self._exit_reason()} during {what}", "kernel-died")
+                    reason, status = self._exit_reason()
+                    self._mark_gone(f"{reason} during {what}", status)
                     raise KernelGone(self._gone or "", self._status) from None
                 continue
             except Exception as error:  # pylint: disable=broad-exception-caught
