@@ -56,6 +56,7 @@ def raw_kernel(text: str) -> SimpleNamespace:
 def _peak_bytes_of_asking(text: str) -> tuple[int, str]:
     """Peak memory the grader allocates while refusing ``text`` as a reply, and the error."""
     namespace = proxy.KernelNamespace(raw_kernel(text))
+    proxy._agent_code()  # pylint: disable=protected-access  # compiled once per grader, not here
     tracemalloc.start()
     try:
         with pytest.raises(proxy.SubmissionError) as refused:
@@ -129,10 +130,12 @@ def _counter_notebook() -> dict:
         "    global ANSWER\n"
         "    ANSWER = ANSWER + [by]\n"
         "    return len(ANSWER)\n"
-        "def become_a_value():\n"
-        "    global become_a_value\n"
-        "    become_a_value = 3\n"
-        "    return 0\n")
+        "def model(x):\n"
+        "    return x\n"
+        "def fit():\n"
+        "    global model\n"
+        "    model = [1.0, 2.0]\n"
+        "    return True\n")
     namespace: dict = {}
     exec(source, namespace)  # pylint: disable=exec-used
     return namespace
@@ -148,22 +151,40 @@ def test_the_agent_is_installed_with_the_first_question_only(tmp_path):
     assert (tmp_path / proxy.AGENT_FILE).exists()
 
 
-def test_a_value_is_asked_again_only_after_the_students_code_ran(tmp_path):
+def test_every_read_asks_afresh(tmp_path):
     kernel = InProcessKernel(tmp_path, _counter_notebook())
     namespace = proxy.KernelNamespace(kernel)
     first = namespace.ANSWER
     first.append("changed by the test")
     assert namespace.ANSWER == [1, 2], "each read must be a fresh copy"
-    assert kernel.requests == 1
-    assert namespace.bump(5) == 3 and namespace.bump(6) == 4
-    assert kernel.requests == 4  # bump looked up once, called twice
-    assert namespace.ANSWER == [1, 2, 5, 6], "a call must drop the kept values"
-    assert kernel.requests == 5
+    kernel.namespace["ANSWER"] = 42  # as the notebook's own thread or timer could
+    assert namespace.ANSWER == 42
+    assert isinstance(namespace.model, proxy.RemoteFunction)
+    assert namespace.fit() is True
+    assert namespace.model == [1.0, 2.0], "a call may rebind a function's name to a value"
 
 
-def test_a_function_that_stops_being_one_fails_when_called(tmp_path):
-    kernel = InProcessKernel(tmp_path, _counter_notebook())
+@pytest.mark.parametrize("name", ["open", "exec", "globals", "builtins", "marshal"])
+def test_the_agent_uses_none_of_the_notebooks_names(tmp_path, name):
+    # A notebook's `open, close = prices[:, 0], prices[:, 1]` once stopped every test.
+    notebook = _counter_notebook() | {name: [10.0, 11.0]}
+    namespace = proxy.KernelNamespace(InProcessKernel(tmp_path, notebook))
+    assert namespace.bump(3) == 3
+
+
+def test_a_failed_install_is_tried_again_with_the_next_question(tmp_path):
+    class FailsOnce(InProcessKernel):
+        """The first install raises (as a notebook that broke something for a moment)."""
+
+        def run(self, code: str, expressions: dict | None = None, what: str = "") -> CellResult:
+            """Fail the first request that installs the agent; behave afterwards."""
+            if code and not self.codes:
+                self.codes.append(code)
+                return CellResult("error", "RuntimeError: not now")
+            return super().run(code, expressions, what)
+
+    kernel = FailsOnce(tmp_path, _counter_notebook())
     namespace = proxy.KernelNamespace(kernel)
-    assert namespace.become_a_value() == 0
-    with pytest.raises(proxy.SubmissionError, match="not callable"):
-        namespace.become_a_value()
+    with pytest.raises(proxy.SubmissionError, match="could not reach"):
+        _ = namespace.ANSWER
+    assert namespace.ANSWER == [1, 2]

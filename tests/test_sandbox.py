@@ -4,7 +4,10 @@ and nothing of a submission left behind."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -354,3 +357,31 @@ def test_a_kernel_killed_at_the_submissions_memory_limit_is_the_students_fault()
             box.run(KERNEL_OOM)
     assert gone.value.status == "kernel-died"
     assert "out of memory" in str(gone.value) and "not the student's fault" not in str(gone.value)
+
+
+KILLED_GRADER = """
+import os, signal, sys, time
+from labsupport.course.sandbox import Limits, Sandbox
+Sandbox(Limits()).start()
+time.sleep(float(sys.argv[1]))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not HAS_CGROUP, reason=f"no cgroup here ({cgroups.cgroup_support().note})")
+def test_a_grader_killed_while_a_kernel_starts_leaves_nothing_running():
+    # Killed within milliseconds of starting a sandbox, before bubblewrap's own death signal is
+    # set, a grader used to leave the kernel running forever. The launcher now dies with the
+    # grader; what bubblewrap's child started in between is killed by the next sandbox's start.
+    project = Path(labsupport.__file__).resolve().parent.parent
+    graders = []
+    for delay in (0.0, 0.003, 0.01, 0.03):
+        with subprocess.Popen([sys.executable, "-c", KILLED_GRADER, str(delay)],
+                              cwd=project) as grader:
+            assert grader.wait(timeout=60) == -signal.SIGKILL
+        graders.append(grader.pid)
+    with Sandbox(LIMITS) as box:
+        assert box.run("x = 1").status == "ok"
+    left = [path for parent in cgroups.cgroup_support().parents for pid in graders
+            for path in parent.glob(f"labsupport-{pid}-*")]
+    assert not left, f"cgroups of killed graders remain, with their kernels: {left}"

@@ -138,21 +138,26 @@ class Cgroup:
     def remove(self) -> None:
         """Kill whatever is left inside, then remove the directories."""
         for path in self.paths:
-            for _ in range(200):
-                try:
-                    pids = (path / "cgroup.procs").read_text(encoding="utf-8").split()
-                except OSError:
-                    break
-                for pid in pids:
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                try:
-                    path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.005)
+            _empty_and_remove(path)
+
+
+def _empty_and_remove(path: Path, attempts: int = 200) -> None:
+    """SIGKILL every process in cgroup ``path`` until it is empty, then remove it."""
+    for _ in range(attempts):
+        try:
+            pids = (path / "cgroup.procs").read_text(encoding="utf-8").split()
+        except OSError:
+            return
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            time.sleep(0.005)
 
 
 def _write(path: Path, value: int) -> None:
@@ -160,15 +165,14 @@ def _write(path: Path, value: int) -> None:
 
 
 def remove_stale(parent: Path) -> None:
-    """Remove empty cgroups a dead grader left behind (its pid is in the name)."""
+    """Remove the cgroups a dead grader left behind (its pid is in the name), killing what is
+    still inside: a grader killed within milliseconds of starting a sandbox, before bubblewrap's
+    child had tied itself to its parent, left that kernel running with nobody to stop it."""
     for entry in parent.glob("labsupport-*-*-*"):
         try:
             pid = int(entry.name.split("-")[1])
             os.kill(pid, 0)
         except ProcessLookupError:
-            try:
-                entry.rmdir()
-            except OSError:
-                pass
+            _empty_and_remove(entry, attempts=40)
         except (ValueError, PermissionError):
             continue

@@ -34,14 +34,18 @@ AGENT_FILE = "labsupport-grader-agent.marshal"
 
 # Run in the kernel once, with the first question: the agent is plaindata's code, compiled by the
 # grader (the kernel runs the same Python) and loaded into a scope of its own. Loading a code
-# object costs well under a millisecond; compiling the module's source there cost about 12.
+# object costs well under a millisecond; compiling the module's source there cost about 12. It
+# runs among the notebook's names, so it looks up none of them: `open`, `exec` or `globals` may
+# well be a student's variables (opening prices, say). The namespace is bound here, once.
 _INSTALL = """
 def _labsupport_install_(path):
-    import marshal
-    with open(path, "rb") as code:
+    import builtins, marshal
+    namespace = builtins.globals()
+    with builtins.open(path, "rb") as code:
         scope = {"__name__": "labsupport_plaindata"}
-        exec(marshal.loads(code.read()), scope)
-    return scope["reply"]
+        builtins.exec(marshal.loads(code.read()), scope)
+    reply = scope["reply"]
+    return lambda name, arguments: reply(namespace, name, arguments)
 %s = _labsupport_install_(%r)
 del _labsupport_install_
 """
@@ -79,36 +83,29 @@ class RemoteFunction:
 class KernelNamespace:
     """Attribute access to the names defined by the submission running in ``sandbox``.
 
-    Each question costs a request to the kernel (a few milliseconds), so two kinds of answer are
-    kept: a name once seen to be a function stays one (calling it still looks it up afresh, and
-    fails if it is no longer callable), and a value is kept until the student's code runs again
-    (a call), since nothing else changes it. A value is rebuilt from its reply on every read, so
-    a test that changes what it got does not change what the next read gets.
+    Every read asks the kernel afresh (about 2.5 ms): the notebook's own code may change a name
+    at any time, by a call, a thread or a timer, and a name may stop being a function.
     """
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self._installed = False
-        self._functions: set[str] = set()
-        self._values: dict[str, Any] = {}
+        self._agent: str | None = None  # where the agent's code was provided, once
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or not name.isidentifier():
             raise AttributeError(name)
-        if name in self._functions:
-            return RemoteFunction(self, name)
-        if name in self._values:
-            return self._decode(name, self._values[name])
         return self.ask(name, None)
 
     def _install_code(self) -> str:
-        """Code that installs the agent, to run with the first question (once)."""
-        try:
-            path = self._sandbox.provide(AGENT_FILE, _agent_code())
-        except OSError as error:
-            raise SubmissionError(f"the grader could not reach the notebook's namespace "
-                                  f"({type(error).__name__}: {error})") from None
-        return _INSTALL % (AGENT, path)
+        """Code that installs the agent, run with a question until it has worked once."""
+        if self._agent is None:
+            try:
+                self._agent = self._sandbox.provide(AGENT_FILE, _agent_code())
+            except OSError as error:
+                raise SubmissionError(f"the grader could not reach the notebook's namespace "
+                                      f"({type(error).__name__}: {error})") from None
+        return _INSTALL % (AGENT, self._agent)
 
     def ask(self, name: str, arguments: str | None) -> Any:
         """Look up ``name`` in the kernel, or call it with JSON ``arguments``; return plain data.
@@ -124,9 +121,7 @@ class KernelNamespace:
         """
         code = "" if self._installed else self._install_code()
         call = f"{name}()" if arguments is not None else name
-        if arguments is not None:
-            self._values.clear()  # the student's code runs: any value may change
-        expression = f"{AGENT}(globals(), {name!r}, {arguments!r})"
+        expression = f"{AGENT}({name!r}, {arguments!r})"
         result = self._sandbox.run(code, {"reply": expression}, what=call)
         if code and result.status == "error":
             raise SubmissionError(f"the grader could not reach the notebook's namespace "
@@ -138,14 +133,14 @@ class KernelNamespace:
             raise SubmissionError(f"the kernel could not evaluate {call}: {result.message}")
         envelope = _parse_envelope(result.expressions.get("reply"))
         if "function" in envelope:
-            if arguments is None:
-                self._functions.add(name)
             return RemoteFunction(self, name)
         if "ok" in envelope:
-            value = self._decode(call, envelope["ok"])
-            if arguments is None:
-                self._values[name] = envelope["ok"]
-            return value
+            try:
+                return plaindata.decode(envelope["ok"])
+            except ValueError as error:
+                # A malformed reply is the submission's fault, never a ValueError a test could
+                # be expecting from the student's function.
+                raise SubmissionError(f"{call} replied with malformed data: {error}") from error
         kind, message = envelope["error"], envelope["message"]
         if kind == "missing":
             raise SubmissionError(f"the notebook defines no {name!r} (was it renamed or "
@@ -156,15 +151,6 @@ class KernelNamespace:
         if message.startswith("NotImplementedError: "):
             raise NotImplementedError(message.removeprefix("NotImplementedError: "))
         raise SubmissionError(f"{call} raised {message}")
-
-    @staticmethod
-    def _decode(call: str, encoded: Any) -> Any:
-        try:
-            return plaindata.decode(encoded)
-        except ValueError as error:
-            # A malformed reply is the submission's fault, never a ValueError a test could be
-            # expecting from the student's function.
-            raise SubmissionError(f"{call} replied with malformed data: {error}") from error
 
 
 def _parse_envelope(answer: Any) -> dict:

@@ -316,8 +316,20 @@ os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
 """
 
 # Runs first, outside: joins the submission's cgroups (so everything started from here on is
-# counted), then becomes bubblewrap. Arguments: the cgroup.procs files, "--", the command.
-_LAUNCHER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+# counted), then becomes bubblewrap. Arguments: the grader's pid, the cgroup.procs files, "--",
+# the command. Started by `setpriv --pdeathsig KILL` where the machine has it, so that it dies
+# with the grader from its first instruction on (bwrap's own --die-with-parent comes a few
+# milliseconds later: a grader killed in between left the kernel running forever); the check
+# of the parent catches a grader that died before even that.
+_LAUNCHER = ('read -r _ _ _ parent _ < /proc/$$/stat; [ "$parent" = "$1" ] || exit 126; shift; '
+             'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"')
+
+
+@functools.lru_cache(maxsize=1)
+def _die_with_grader() -> tuple[str, ...]:
+    """The command prefix that makes the launcher die with the grader (util-linux setpriv)."""
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
+    return (setpriv, "--pdeathsig", "KILL", "--") if setpriv else ()
 
 
 def _count_tasks_of_current_user() -> int:
@@ -537,6 +549,7 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         """
         assert self._root is not None, "the sandbox is not started"
         target = self._root / "submission" / Path(name).name
+        target.unlink(missing_ok=True)  # read-only once written: an ordinary user cannot rewrite it
         target.write_bytes(data)
         target.chmod(0o444)
         return str(_SUBMISSION / target.name if self.isolation.confined else target)
@@ -624,7 +637,8 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         try:
             with open(output or self._root / "stderr.txt", "wb") as stderr:
                 self._process = subprocess.Popen(  # pylint: disable=consider-using-with
-                    ["/bin/sh", "-c", _LAUNCHER, "sh", *procs, "--", *command],
+                    [*_die_with_grader(), "/bin/sh", "-c", _LAUNCHER, "sh", str(os.getpid()),
+                     *procs, "--", *command],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL if output is None else stderr, stderr=stderr,
                     start_new_session=True, close_fds=True, env={"PATH": "/usr/bin:/bin"},
