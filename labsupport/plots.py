@@ -473,13 +473,18 @@ def _own_lines(ax: Axes, gid: str) -> list:
     return [line for line in ax.get_lines() if line.get_gid() == gid]
 
 
+def rollout_outcome(ax: Axes):
+    """The outcome text :func:`redraw_traffic_share` put on ``ax`` (None before it drew there)."""
+    return next((text for text in ax.texts if text.get_gid() == "rollout-outcome"), None)
+
+
 def redraw_traffic_share(ax: Axes, timeline, *, minutes: float | None = None) -> Axes:
     """:func:`traffic_share` for a widget: drawn on the first call, moved in place afterwards.
 
     Lesson 06. The first call on an ``Axes`` draws the candidate's share like
     :func:`traffic_share`, with the strategy in a legend above the plot and its outcome in a text
-    at the top right (the artist with gid ``rollout-outcome``, which a widget may draw on its
-    own, since it changes more often than anything else but the line). Later calls with another
+    at the top right (:func:`rollout_outcome`, which a widget may draw on its own, since it
+    changes more often than anything else but the line). Later calls with another
     timeline update the line, both texts, the y label and the time axis, without creating new
     artists. ``minutes`` fixes the time axis to at least that long a rollout, so that a shorter
     one keeps the same axes (and its time to full rollout shows as shorter).
@@ -498,8 +503,7 @@ def redraw_traffic_share(ax: Axes, timeline, *, minutes: float | None = None) ->
         lines[0].set_data(steps, percent)
         lines[0].set_label(timeline.strategy)
         ax.get_legend().get_texts()[0].set_text(timeline.strategy)
-        outcome, = (text for text in ax.texts if text.get_gid() == "rollout-outcome")
-        outcome.set_text(timeline.outcome)
+        rollout_outcome(ax).set_text(timeline.outcome)
     ax.set_xlim(_rollout_span(timeline, minutes))
     ax.set_ylabel(f"users on {timeline.candidate} (%)")
     return ax

@@ -182,8 +182,8 @@ def test_redraw_traffic_share_moves_its_one_line(ax, timelines):
     assert list(ax.get_lines()) == [line], "the second call must reuse the line"
     assert line.get_ydata().tolist() == [0, 10, 0, 0]
     assert ax.get_legend().get_texts()[0].get_text() == "canary"
-    outcome, = (text for text in ax.texts if text.get_gid() == "rollout-outcome")
-    assert outcome.get_text() == "rolled back"
+    assert plots.rollout_outcome(ax).get_text() == "rolled back"
+    assert [text.get_text() for text in ax.texts] == ["rolled back"], "one outcome text, moved"
     assert ax.get_ylabel() == "users on bad (%)"
     assert ax.get_xlim()[1] == pytest.approx(1.04 * 30)
     plots.redraw_traffic_share(ax, rolled_back, minutes=90)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labsupport import rollout, traffic
+from labsupport import plots, rollout, traffic
 from labsupport.widgets import rollout as rollout_widgets
 
 CANDIDATES = {"good": "v2", "subtle": "v2-segment", "broken": "v2-broken"}
@@ -107,5 +107,4 @@ def test_slider_moves_keep_the_axes_so_the_background_is_reused(simulator):
     keys = list(explorer._backgrounds)  # pylint: disable=protected-access
     assert {(share[:3], metric[0]) for share, metric in keys} == {(keys[0][0][:3], keys[0][1][0])}
     assert len(keys) <= 3
-    outcome, = (t for t in explorer.axes[0].texts if t.get_gid() == "rollout-outcome")
-    assert outcome.get_text() == explorer.timeline.outcome
+    assert plots.rollout_outcome(explorer.axes[0]).get_text() == explorer.timeline.outcome

@@ -126,8 +126,8 @@ class RolloutExplorer:  # pylint: disable=too-many-instance-attributes
         minutes = (self.n_steps.max + 1) * step
         plots.redraw_traffic_share(share_ax, self.timeline, minutes=minutes)
         plots.redraw_rollout_metric(metric_ax, self.timeline, "accuracy", minutes=minutes)
-        moving = [line for ax in self.axes for line in ax.get_lines()] + [
-            text for text in share_ax.texts if text.get_gid() == "rollout-outcome"]
+        moving = [line for ax in self.axes for line in ax.get_lines()]
+        moving.append(plots.rollout_outcome(share_ax))
         for artist in moving:
             artist.set_animated(True)  # a full draw leaves them out: they are drawn below
         canvas = self.figure.canvas
