@@ -7,8 +7,8 @@ kernel, run the exercise's imports, stop it) is measured first, together with th
 unconfined, which shows what the sandbox itself costs. Then:
 
 * one worker, no warm-up: seconds per submission against the floor (target within 1.1x);
-* one worker with warm-up (the next kernel starts while the current submission is graded):
-  below the floor;
+* one worker with warm-up (the next kernels boot while the current submission is graded, as
+  many as ``grading.kernels_ahead`` gives one worker on this machine): below the floor;
 * the whole class with ``grade_batch`` on one worker per core.
 
 The last line is ``grading: S submissions/s on W workers, R x the kernel+imports floor per
@@ -34,7 +34,7 @@ from labsupport.course.sandbox import Isolation, Limits, Sandbox, Warmup
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "grading_corpus"
 SOLUTION = CORPUS / "solution.ipynb"
 CLASS_SIZE = 60
-SEQUENTIAL = 12
+SEQUENTIAL = 20  # each kind of MIX twice
 REPEATS = 5
 #: The kinds of submission a real class hands in, in rough proportion.
 MIX = ("correct", "correct", "correct", "renamed_function", "stub", "deleted_cells",
@@ -59,7 +59,9 @@ def _make_class(folder: Path, size: int) -> None:
 
 def _one_worker(folder: Path, limits: Limits, warm: bool) -> tuple[float, float]:
     """Seconds per submission grading ``folder`` in this process, one after the other, and the
-    median floor measured between them (so both see the same load on a busy machine)."""
+    floor measured between them (so both see the same load on a busy machine): without warm-up,
+    the mean of floors alternating with the submissions; with it, the median of floors before
+    and after the run."""
     exercise = authoring.load_exercise(SOLUTION)
     submissions = grading.find_submissions([SOLUTION], folder)
     imports = grading.exercise_imports([SOLUTION])
@@ -67,7 +69,7 @@ def _one_worker(folder: Path, limits: Limits, warm: bool) -> tuple[float, float]
     if warm:
         # A warm-up only pays over a run: time the run whole, floors before and after it.
         floors += [_floor_once(limits, Isolation(), imports) for _ in range(REPEATS // 2 + 1)]
-        kernels = Warmup(limits, Isolation(), imports)
+        kernels = Warmup(limits, Isolation(), imports, grading.kernels_ahead(1))
         started = time.perf_counter()
         try:
             for submission in submissions:
@@ -77,11 +79,14 @@ def _one_worker(folder: Path, limits: Limits, warm: bool) -> tuple[float, float]
         spent = time.perf_counter() - started
         floors += [_floor_once(limits, Isolation(), imports) for _ in range(REPEATS // 2 + 1)]
     else:
+        # Alternate a floor and a submission; compare their totals (means), so a change of load
+        # on a shared machine weighs on both alike and a slow moment counts on both sides.
         for submission in submissions:
             floors.append(_floor_once(limits, Isolation(), imports))
             started = time.perf_counter()
             grading.grade_submission(submission, exercise, limits, Isolation())
             spent += time.perf_counter() - started
+        return spent / len(submissions), statistics.mean(floors)
     return spent / len(submissions), statistics.median(floors)
 
 
@@ -107,7 +112,7 @@ def main() -> None:
         cold, cold_floor = _one_worker(few, limits, warm=False)
         warm, warm_floor = _one_worker(few, limits, warm=True)
         print(f"one worker, {SEQUENTIAL} submissions, no warm-up: {cold:.2f} s per submission "
-              f"= {cold / cold_floor:.2f} x the floor measured between them ({cold_floor:.2f} s;"
+              f"= {cold / cold_floor:.2f} x the floor alternating with them ({cold_floor:.2f} s;"
               " target <= 1.1)")
         print(f"one worker, {SEQUENTIAL} submissions, warm-up: {warm:.2f} s per submission "
               f"= {warm / warm_floor:.2f} x the floor measured around them ({warm_floor:.2f} s;"

@@ -659,3 +659,24 @@ def test_a_right_and_a_wrong_workflow_get_their_exact_points(tmp_path):
     assert {name: (row["q1"], row["q2"], row["total"], row["status"])
             for name, row in grades.items()} == {"right": ("5", "4", "9", "ok"),
                                                  "retired": ("3", "4", "7", "ok")}
+
+
+def test_the_exercise_imports_include_submodules_reached_through_attributes(tmp_path):
+    """A warmed-up kernel must have paid for np.random too: NumPy loads it on first use."""
+    cells = [nbformat.v4.new_code_cell("import numpy as np\nimport os.path as osp\n"
+                                       "from sklearn import ensemble\nfrom scipy import stats"),
+             nbformat.v4.new_code_cell("rng = np.random.default_rng(0)\nnp.mean([1])\n"
+                                       "osp.join('a')\nensemble.RandomForestClassifier"),
+             nbformat.v4.new_code_cell("import pytest", metadata={"tags": ["hidden-tests"]}),
+             nbformat.v4.new_code_cell("this is not python"),
+             nbformat.v4.new_markdown_cell("import json")]
+    solution = tmp_path / "solution.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), solution)
+    assert grading.exercise_imports([solution]) == (
+        "numpy", "numpy.random", "os.path", "scipy", "scipy.stats", "sklearn", "sklearn.ensemble")
+
+
+@pytest.mark.parametrize("workers, cores, ahead", [(1, 2, 2), (2, 2, 1), (3, 2, 1), (1, 1, 1),
+                                                   (2, 5, 3), (1, 64, grading.MAX_AHEAD)])
+def test_each_worker_boots_enough_kernels_ahead_to_cover_the_cores(workers, cores, ahead):
+    assert grading.kernels_ahead(workers, cores) == ahead

@@ -265,7 +265,7 @@ def test_the_warmup_hands_out_a_fresh_kernel_and_starts_the_next(tmp_path):
     kernels = Warmup(LIMITS, preload=["json"])
     try:
         with kernels.take() as first:
-            assert kernels._next is not None  # pylint: disable=protected-access
+            assert kernels.booting == 1
             first.run("x = 1")
             already = _value(first.run("import sys", {"j": "'json' in sys.modules"}), "j")
             assert already == "True"
@@ -275,6 +275,24 @@ def test_the_warmup_hands_out_a_fresh_kernel_and_starts_the_next(tmp_path):
     finally:
         kernels.close()
     assert not any(p.name.startswith("labsupport-sandbox-") for p in tmp_path.iterdir())
+
+
+def test_a_deeper_warmup_keeps_that_many_kernels_booting(tmp_path):
+    kernels = Warmup(LIMITS, ahead=2)
+    try:
+        assert kernels.booting == 0
+        with kernels.take() as first:
+            assert kernels.booting == 2
+            first.run("x = 1")
+        with kernels.take() as second:  # one of the two booted ahead, and the next started
+            assert kernels.booting == 2
+            assert second.run("x").message == "NameError: name 'x' is not defined"
+    finally:
+        kernels.close()
+    assert kernels.booting == 0
+    assert not any(p.name.startswith("labsupport-sandbox-") for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match="ahead"):
+        Warmup(LIMITS, ahead=0)
 
 
 def test_without_bubblewrap_the_sandbox_refuses(monkeypatch):

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import hashlib
+import importlib.util
 import multiprocessing
 import multiprocessing.util
 import os
@@ -41,6 +43,8 @@ MAX_NOTEBOOK_BYTES = 20 * 1024**2
 #: answers (only in solution notebooks, which an instructor may grade to try the grader).
 _SKIPPED_TAGS = {authoring.PUBLIC_TAG, authoring.HIDDEN_TAG, authoring.WRONG_TAG}
 _MAX_NOTES = 20
+#: At most this many kernels booting ahead per grading worker (see :func:`kernels_ahead`).
+MAX_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -307,23 +311,68 @@ def grader_error(submission: Submission, limits: Limits, error: BaseException) -
 
 
 def exercise_imports(solutions: Sequence[Path]) -> tuple[str, ...]:
-    """The top-level modules the solutions' own code cells import (a kernel warms up on them)."""
+    """The modules the solutions' own code cells import (a kernel warms up on them).
+
+    That is every module an ``import`` names, and every submodule the code reaches through an
+    imported name: ``np.random.default_rng(...)`` after ``import numpy as np`` needs
+    ``numpy.random``, which NumPy imports only when the attribute is first used (about 50 ms,
+    which a warmed-up kernel should already have paid).
+    """
     found: set[str] = set()
     for solution in solutions:
+        trees = []
         for cell in nbformat.read(solution, as_version=4).cells:
             tags = set(cell.get("metadata", {}).get("tags", []) or [])
             if cell.cell_type != "code" or tags & _SKIPPED_TAGS:
                 continue
             try:
-                tree = ast.parse(cell.source)
+                trees.append(ast.parse(cell.source))
             except SyntaxError:
                 continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    found.update(alias.name for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    found.add(node.module)
+        aliases: dict[str, str] = {}  # a name the notebook binds -> the module it names
+        for node in (node for tree in trees for node in ast.walk(tree)):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    found.add(alias.name)
+                    head = alias.name.partition(".")[0]
+                    aliases[alias.asname or head] = alias.name if alias.asname else head
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module)
+                for alias in node.names:
+                    if _is_module(f"{node.module}.{alias.name}"):
+                        found.add(f"{node.module}.{alias.name}")
+                        aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        for node in (node for tree in trees for node in ast.walk(tree)):
+            found.update(_submodules_reached(node, aliases))
     return tuple(sorted(found))
+
+
+def _submodules_reached(node: ast.AST, aliases: dict[str, str]) -> list[str]:
+    """The submodules an attribute chain such as ``np.random.default_rng`` walks through."""
+    if not isinstance(node, ast.Attribute) or isinstance(node.ctx, ast.Del):
+        return []
+    chain = []
+    while isinstance(node, ast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in aliases:
+        return []
+    reached, dotted = [], aliases[node.id]
+    for attribute in reversed(chain):
+        dotted = f"{dotted}.{attribute}"
+        if not _is_module(dotted):
+            break
+        reached.append(dotted)
+    return reached
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_module(dotted: str) -> bool:
+    """Whether ``dotted`` names an importable module (this imports its parent package)."""
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except (ImportError, ValueError, AttributeError):
+        return False
 
 
 def _run_tests(sandbox: Sandbox, exercise: authoring.Exercise) -> list[TestResult]:
@@ -403,8 +452,20 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(isolation: Isolation, limits: Limits, preload: tuple[str, ...]) -> None:
-    kernels = Warmup(limits, isolation, preload)
+def kernels_ahead(workers: int, cores: int | None = None) -> int:
+    """Kernels each grading worker keeps booting: enough that the workers' kernel starts cover
+    the machine's cores (one worker on two cores boots two at once), at least one and at most
+    :data:`MAX_AHEAD` (each booting kernel holds memory).
+
+    A kernel's start-up is one busy core for most of a second while a submission's grading is
+    a fraction of that, so with fewer workers than cores one kernel ahead leaves cores idle."""
+    cores = cores or os.cpu_count() or 1
+    return min(MAX_AHEAD, max(1, -(-cores // max(1, workers))))
+
+
+def _init_worker(isolation: Isolation, limits: Limits, preload: tuple[str, ...],
+                 ahead: int = 1) -> None:
+    kernels = Warmup(limits, isolation, preload, ahead)
     _WORKER.update(isolation=isolation, kernels=kernels)
     # The kernel started ahead for a submission that never comes is stopped with the worker.
     multiprocessing.util.Finalize(kernels, kernels.close, exitpriority=10)
@@ -436,7 +497,7 @@ def _run_pool(queue: deque[Submission], workers: int, initargs: tuple,
     limits = initargs[1]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=initargs) as pool:
+                             initargs=(*initargs, kernels_ahead(workers))) as pool:
         running: dict[Future, Submission] = {}
         while queue or running:
             while queue and len(running) < workers:

@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -372,8 +373,13 @@ def _wait_gone(pid: int, seconds: float = 5.0) -> None:
         time.sleep(0.005)
 
 
-#: Run in a kernel before it answers (see ``Sandbox._launch``); leaves no name behind.
-_NO_FLUSH_WAIT = "import sys as _s; _s.stdout.flush = _s.stderr.flush = lambda: None; del _s"
+#: Run in a kernel before it answers (see ``Sandbox._launch``); leaves no name behind. The output
+#: streams' flushes return at once, and the busy/idle status and the echo of each request's code,
+#: which ipykernel hands to its output thread on every request, are not sent at all.
+_NOBODY_LISTENS = ("import sys as _s; _s.stdout.flush = _s.stderr.flush = lambda: None; "
+                   "_k = get_ipython().kernel; "
+                   "_k._publish_status = _k._publish_execute_input = lambda *_a, **_kw: None; "
+                   "del _s, _k")
 
 _LIVE_UIDS: set[int] = set()
 
@@ -388,28 +394,38 @@ def _allocate_uid(base: int) -> int:
 
 
 class Warmup:
-    """Hands out ready kernels, starting the next one while the current one is in use.
+    """Hands out ready kernels, starting the next ones while the current one is in use.
 
-    Kernel start-up is most of a submission's cost; with a warm-up the next student's kernel
-    boots (and imports ``preload``) while the grader runs the current student's tests.
+    Kernel start-up is most of a submission's cost; with a warm-up the next students' kernels
+    boot (and import ``preload``) while the grader runs the current student's tests. ``ahead``
+    kernels are kept booting: one hides a start behind a submission's grading; more let one
+    grading process use idle cores to boot several at once (see ``grading.kernels_ahead``).
     """
 
     def __init__(self, limits: Limits, isolation: Isolation | None = None,
-                 preload: Sequence[str] = ()) -> None:
+                 preload: Sequence[str] = (), ahead: int = 1) -> None:
+        if int(ahead) != ahead or ahead < 1:
+            raise ValueError(f"ahead must be a whole number >= 1, got {ahead!r}.")
         self.limits = limits
         self.isolation = isolation or Isolation()
         self.preload = tuple(preload)
-        self._next: Sandbox | None = None
+        self.ahead = int(ahead)
+        self._next: deque[Sandbox] = deque()
 
     def _new(self) -> Sandbox:
         return Sandbox(self.limits, self.isolation, self.preload)
 
+    @property
+    def booting(self) -> int:
+        """How many kernels are started ahead and not yet handed out."""
+        return len(self._next)
+
     def take(self) -> Sandbox:
         """A started kernel for the next submission (wait for it with ``with``).
 
-        Once it is ready, the one after it is started.
+        Once it is ready, the ones after it are started.
         """
-        box, self._next = self._next, None
+        box = self._next.popleft() if self._next else None
         if box is None or box.gone:
             if box is not None:
                 box.close()
@@ -418,18 +434,17 @@ class Warmup:
         return box.claim()
 
     def prepare(self) -> None:
-        """Start the next kernel now (called once the current one answers)."""
-        if self._next is None:
+        """Start kernels until ``ahead`` are booting (called once the current one answers)."""
+        while len(self._next) < self.ahead:
             try:
-                self._next = self._new().start()
+                self._next.append(self._new().start())
             except (OSError, SandboxUnavailable):
-                self._next = None
+                return
 
     def close(self) -> None:
-        """Stop the kernel started ahead, if any."""
-        if self._next is not None:
-            self._next.close()
-            self._next = None
+        """Stop the kernels started ahead, if any."""
+        while self._next:
+            self._next.popleft().close()
 
 
 class Sandbox:  # pylint: disable=too-many-instance-attributes
@@ -597,12 +612,13 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         # spares the 140 ms IPython spends on the first rich one (and 12 ms on each after it).
         # Nobody listens to this kernel's output (the grader opens only the shell channel), so
         # it need not wait for its output to be sent before each reply: no sleep, and a flush
-        # that returns at once (the output thread still sends it, to nobody). A request then
-        # costs about 2.5 ms instead of 4 ms; a graded notebook makes a dozen or two.
+        # that returns at once (the output thread still sends it, to nobody); nor does it send
+        # the status messages that frame every request. A request then costs about 2.5 ms
+        # instead of 4-5 ms; a graded notebook makes a dozen or two.
         argv = [executable, "-m", "ipykernel_launcher", "-f", f"{kernel_dir}/kernel.json",
                 "--HistoryManager.enabled=False", "--IPKernelApp.capture_fd_output=False",
                 "--InteractiveShell.xmode=Minimal", "--InteractiveShell.colors=NoColor",
-                "--Kernel._execute_sleep=0", f"--IPKernelApp.exec_lines={_NO_FLUSH_WAIT}"]
+                "--Kernel._execute_sleep=0", f"--IPKernelApp.exec_lines={_NOBODY_LISTENS}"]
         config = {"rlimits": self._rlimits(), "uid": self._uid, "cwd": cwd, "argv": argv,
                   "env": _kernel_environment(cwd, tmp, kernel_dir, pythonpath, executable)}
         self._spawn([executable, "-I", "-S", "-c", _WRAPPER, json.dumps(config)],
