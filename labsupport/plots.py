@@ -510,13 +510,15 @@ def redraw_traffic_share(ax: Axes, timeline, *, minutes: float | None = None) ->
 
 
 def redraw_rollout_metric(ax: Axes, timeline, metric: str = "accuracy", *,
-                          minutes: float | None = None) -> Axes:
+                          minutes: float | None = None,
+                          cover: tuple[float, float] | None = None) -> Axes:
     """:func:`rollout_metric` for a widget: drawn on the first call, moved in place afterwards.
 
     Lesson 06. Always two lines, the baseline's and the candidate's live steps (a version that
     answered no user has an empty line, and its legend entry says so); later calls update
     their points and legend entries and rescale both axes (``minutes``: as in
-    :func:`redraw_traffic_share`).
+    :func:`redraw_traffic_share`). The value axis snaps to a grid of 0.05 and always spans
+    ``cover`` when given, so the noise of a small canary step does not move it on every call.
     """
     lines = _own_lines(ax, "rollout-metric")
     if not lines:
@@ -535,7 +537,8 @@ def redraw_rollout_metric(ax: Axes, timeline, metric: str = "accuracy", *,
         text.set_text(label)
     ax.set_ylabel(metric)
     ax.set_xlim(_rollout_span(timeline, minutes))
-    values = np.concatenate([line.get_ydata() for line in lines])
+    values = np.concatenate([*(line.get_ydata() for line in lines),
+                             np.asarray(cover or (), dtype=float)])
     values = values[np.isfinite(values)]
     if values.size:  # limits on a grid of 0.05, so that small moves keep the same axes
         ax.set_ylim(np.floor(values.min() / 0.05 - 0.2) * 0.05,

@@ -35,6 +35,10 @@ from labsupport import plots, rollout, traffic
 DPI = 80
 #: Rendered backgrounds kept (one per set of axis limits and labels, about 0.6 MB each).
 MAX_BACKGROUNDS = 16
+#: Accuracies the accuracy axis always spans: the lesson's versions answer 81-91 % right, and a
+#: canary step of a few dozen users lands anywhere near them, which would otherwise move the
+#: axis (and cost a whole-figure render) on many slider moves.
+ACCURACY_AXIS = (0.75, 1.0)
 
 
 class RolloutExplorer:  # pylint: disable=too-many-instance-attributes
@@ -125,7 +129,8 @@ class RolloutExplorer:  # pylint: disable=too-many-instance-attributes
         step = self.timeline.step_minutes
         minutes = (self.n_steps.max + 1) * step
         plots.redraw_traffic_share(share_ax, self.timeline, minutes=minutes)
-        plots.redraw_rollout_metric(metric_ax, self.timeline, "accuracy", minutes=minutes)
+        plots.redraw_rollout_metric(metric_ax, self.timeline, "accuracy", minutes=minutes,
+                                    cover=ACCURACY_AXIS)
         moving = [line for ax in self.axes for line in ax.get_lines()]
         moving.append(plots.rollout_outcome(share_ax))
         for artist in moving:
