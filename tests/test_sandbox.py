@@ -100,6 +100,30 @@ def test_a_cell_runs_and_errors_are_reported(kernel):
     assert kernel.run("1 / 0") == CellResult("error", "ZeroDivisionError: division by zero")
 
 
+RICH_REPR = """
+class Rich:
+    made = []
+    def _repr_html_(self):
+        Rich.made.append("html")
+        return "<b>rich</b>"
+    def _repr_latex_(self):
+        Rich.made.append("latex")
+        return "$rich$"
+    def __repr__(self):
+        return "Rich()"
+Rich()
+"""
+
+
+def test_a_displayed_result_is_made_as_text_only_and_still_kept_in_underscore(kernel):
+    # Nobody receives a grading kernel's output: no HTML or LaTeX form is computed for it.
+    kernel.run(RICH_REPR)
+    assert _value(kernel.run("", {"m": "Rich.made", "u": "_"}), "m") == "[]"
+    assert _value(kernel.run("", {"u": "_"}), "u") == "Rich()"
+    # and the kernel's logger builds no debug records its handler would throw away
+    assert _value(kernel.run("", {"l": "get_ipython().kernel.log.level"}), "l") == "30"
+
+
 def test_the_kernel_sees_a_clean_environment_and_an_empty_working_directory(kernel):
     env = _value(kernel.run("", {"e": "sorted(os.environ)"}), "e")
     assert "GITHUB" not in env and "'CI'" not in env and "PYTEST" not in env
