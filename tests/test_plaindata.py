@@ -95,13 +95,18 @@ def test_malformed_replies_are_rejected(text):
 
 def test_reply_reports_missing_raised_and_refused_names():
     namespace = {"f": lambda x: x + 1, "g": lambda: 1 / 0, "o": object()}
-    assert plaindata.reply(namespace, "nope", None) == '{"error": "missing", "message": "nope"}'
-    assert '"function"' in plaindata.reply(namespace, "f", None)
+    assert json.loads(plaindata.reply(namespace, "nope", None, "t0")) == {
+        "error": "missing", "message": "nope", "for": "t0"}
+    assert json.loads(plaindata.reply(namespace, "f", None, "t1")) == {"function": "f", "for": "t1"}
     call = plaindata.dumps({"args": [1], "kwargs": {}})
-    assert plaindata.loads(plaindata.reply(namespace, "f", call)[7:-1]) == 2
+    answer = json.loads(plaindata.reply(namespace, "f", call, "t2"))
+    assert answer.pop("for") == "t2" and plaindata.loads(json.dumps(answer["ok"])) == 2
     assert "ZeroDivisionError" in plaindata.reply(namespace, "g", plaindata.dumps(
         {"args": [], "kwargs": {}}))
     assert '"refused"' in plaindata.reply(namespace, "o", None)
+    assert json.loads(plaindata.reply(namespace, "o", call)) == {
+        "error": "uncallable", "message": "a object", "for": ""}
+    assert json.loads(plaindata.reply({"C": dict}, "C", call))["message"] == "a class"
 
 
 def _json_values(data: object) -> int:

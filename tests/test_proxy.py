@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import tracemalloc
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
 
-from labsupport.course import plaindata, proxy
+from labsupport.course import plaindata, proxy, runner
 from labsupport.course.sandbox import CellResult
 
 
-def scripted_kernel(reply: object) -> SimpleNamespace:
-    """Stands in for a Sandbox: accepts the grader's set-up, then answers with ``reply``."""
+def _token(expressions: dict) -> str:
+    """The one-time token of the grader's question: the last argument of its expression."""
+    return ast.literal_eval(expressions["reply"].rsplit(", ", 1)[1].removesuffix(")"))
+
+
+def scripted_kernel(reply: dict, token: str | None = None) -> SimpleNamespace:
+    """Stands in for a Sandbox: accepts the grader's set-up, then answers with ``reply`` and
+    the question's token (or the ``token`` given)."""
 
     def run(code: str, expressions: dict | None = None, what: str = "") -> CellResult:
         del code, what
         if not expressions:
             return CellResult("ok")
-        text = repr(json.dumps(reply))
+        text = repr(json.dumps({**reply, "for": _token(expressions) if token is None else token}))
         return CellResult("ok", expressions={"reply": {"status": "ok",
                                                        "data": {"text/plain": text}}})
 
@@ -37,6 +45,14 @@ def test_a_malformed_reply_is_the_submissions_fault_not_a_value_error(forged):
     # kernel that forges a malformed reply.
     namespace = proxy.KernelNamespace(scripted_kernel({"ok": forged}))
     with pytest.raises(proxy.SubmissionError, match="malformed"):
+        _ = namespace.answer
+
+
+@pytest.mark.parametrize("token", ["", "0123456789abcdef"])
+def test_a_reply_without_the_questions_token_is_no_answer(token):
+    # A notebook whose patched json.dumps answers every question with the same made-up reply.
+    namespace = proxy.KernelNamespace(scripted_kernel({"ok": plaindata.encode(9)}, token))
+    with pytest.raises(proxy.SubmissionError, match="does not answer the grader's question"):
         _ = namespace.answer
 
 
@@ -188,3 +204,87 @@ def test_a_failed_install_is_tried_again_with_the_next_question(tmp_path):
     with pytest.raises(proxy.SubmissionError, match="could not reach"):
         _ = namespace.ANSWER
     assert namespace.ANSWER == [1, 2]
+
+
+@dataclass(frozen=True)
+class _Test:
+    question: str
+    name: str
+    source: str
+
+
+CALLING_TESTS = '''
+def _position(ns, value):
+    return ns.index(value)  # a helper whose own `ns` is a plain list
+
+def test_calls(ns):
+    assert ns.bump(ns.bump(5) - 2) == 4, "bump counts"
+    assert _position(ns.ANSWER, 5) == 2
+
+def test_unfinished(ns):
+    assert ns.bump(1) == 99
+
+def test_rebound(ns):
+    assert ns.fit() is True
+    ns.model(1.0)
+
+def test_missing(ns):
+    ns.nothing(1)
+
+def test_a_class(ns):
+    ns.Model(1)
+'''
+
+
+def _outcome(kernel: InProcessKernel, name: str) -> runner.Outcome:
+    return runner.run_test(_Test("q1", name, CALLING_TESTS), proxy.KernelNamespace(kernel))
+
+
+def test_a_call_in_a_test_is_one_request_for_the_lookup_and_the_call(tmp_path):
+    kernel = InProcessKernel(tmp_path, _counter_notebook())
+    assert _outcome(kernel, "test_calls").passed
+    # bump(5), bump(1), the read of ANSWER; the helper's ns.index stays the list's own method
+    assert kernel.requests == 3
+    assert kernel.namespace["ANSWER"] == [1, 2, 5, 1]
+
+
+def test_a_rewritten_call_keeps_its_line_and_its_answers_stay_fresh(tmp_path):
+    kernel = InProcessKernel(tmp_path, _counter_notebook())
+    outcome = _outcome(kernel, "test_unfinished")
+    assert (outcome.status, outcome.message) == (
+        "failed", "this check did not hold: assert ns.bump(1) == 99")
+    outcome = _outcome(kernel, "test_rebound")
+    assert outcome.status == "error"
+    assert "model is not a function in the notebook (it is a list)" in outcome.message
+
+
+def test_calling_a_missing_name_or_a_class_is_the_submissions_error(tmp_path):
+    notebook = _counter_notebook()
+    exec("class Model:\n    def __init__(self, x):\n        self.x = x\n", notebook)  # pylint: disable=exec-used
+    kernel = InProcessKernel(tmp_path, notebook)
+    assert "the notebook defines no 'nothing'" in _outcome(kernel, "test_missing").message
+    assert "Model is not a function in the notebook (it is a class)" in \
+        _outcome(kernel, "test_a_class").message
+
+
+def test_other_namespaces_run_the_test_as_written():
+    class Plain:  # pylint: disable=too-few-public-methods
+        """A namespace without the hook, as the self-check's view of a notebook."""
+
+        ANSWER = [1, 2, 5]
+
+        @staticmethod
+        def bump(by):
+            """Counts as the notebook's would."""
+            return {5: 3, 1: 4}[by]
+
+    assert runner.run_test(_Test("q1", "test_calls", CALLING_TESTS), Plain()).passed
+
+
+def test_a_notebook_name_never_meets_an_attribute_of_the_grader(tmp_path):
+    notebook = _counter_notebook()
+    exec("def ask(q):\n    return q * 2\n", notebook)  # pylint: disable=exec-used
+    namespace = proxy.KernelNamespace(InProcessKernel(tmp_path, notebook))
+    assert not [name for name in dir(proxy.KernelNamespace) if not name.startswith("_")]
+    assert isinstance(namespace.ask, proxy.RemoteFunction)
+    assert namespace.ask(2) == 4

@@ -331,32 +331,44 @@ def _reject_constant(name: str) -> Any:
 # --- the kernel side of the grader's questions ---------------------------------------------------
 
 
-def reply(namespace: dict, name: str, arguments: str | None) -> str:
+def reply(namespace: dict, name: str, arguments: str | None, token: str = "") -> str:
     """Run in the kernel: look up ``name`` (and call it with JSON ``arguments``); return JSON.
 
     The reply is ``{"ok": <encoded value>}``, ``{"function": name}`` when a callable is looked
     up without calling it, or ``{"error": <kind>, "message": <text>}`` where kind is
-    ``missing``, ``refused`` or ``raised``.
+    ``missing``, ``uncallable`` (called, but not a function: the message names its type),
+    ``refused`` or ``raised``. A class is not a function here: reading one is refused (it is no
+    plain data) and so is calling it, whatever its instances would be. Every reply also carries
+    ``"for": token``, the one-time token of the grader's question, so that a reply made up in
+    the kernel without reading the question (a patched ``json.dumps`` that answers 9 to
+    everything) is no answer at all.
     """
+    def answer(envelope: dict) -> str:
+        return json.dumps({**envelope, "for": token}, allow_nan=False)
+
     if name not in namespace:
-        return json.dumps({"error": "missing", "message": name})
+        return answer({"error": "missing", "message": name})
     target = namespace[name]
+    function = callable(target) and not isinstance(target, type)
     try:
         if arguments is None:
-            if callable(target) and not isinstance(target, type):
-                return json.dumps({"function": name})
+            if function:
+                return answer({"function": name})
             value = target
+        elif not function:
+            kind = "a class" if isinstance(target, type) else f"a {type(target).__name__}"
+            return answer({"error": "uncallable", "message": kind[:200]})
         else:
             call = decode(json.loads(arguments))
             value = target(*call["args"], **call["kwargs"])
-        text = json.dumps({"ok": encode(value)}, allow_nan=False)
+        text = answer({"ok": encode(value)})
         try:
             check_size(text)
         except ValueError as error:
             raise RefusedValue(f"an answer too large to check ({error})") from None
         return text
     except RefusedValue as error:
-        return json.dumps({"error": "refused", "message": str(error)})
+        return answer({"error": "refused", "message": str(error)})
     except Exception as error:  # pylint: disable=broad-exception-caught
         text = f"{type(error).__name__}: {error}"
-        return json.dumps({"error": "raised", "message": text[:2000]})
+        return answer({"error": "raised", "message": text[:2000]})

@@ -13,6 +13,7 @@ import ast
 import functools
 import json
 import marshal
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ def _labsupport_install_(path):
         scope = {"__name__": "labsupport_plaindata"}
         builtins.exec(marshal.loads(code.read()), scope)
     reply = scope["reply"]
-    return lambda name, arguments: reply(namespace, name, arguments)
+    return lambda name, arguments, token: reply(namespace, name, arguments, token)
 %s = _labsupport_install_(%r)
 del _labsupport_install_
 """
@@ -74,17 +75,20 @@ class RemoteFunction:
         except plaindata.RefusedValue as error:
             raise TypeError(f"a test passed {error} to {self._name}(); tests may pass only "
                             "plain data") from error
-        return self._namespace.ask(self._name, arguments)
+        return self._namespace._ask(self._name, arguments)  # pylint: disable=protected-access
 
     def __repr__(self) -> str:
         return f"<student function {self._name}>"
 
 
-class KernelNamespace:
+class KernelNamespace:  # pylint: disable=too-few-public-methods  # its names are the notebook's
     """Attribute access to the names defined by the submission running in ``sandbox``.
 
-    Every read asks the kernel afresh (about 2.5 ms): the notebook's own code may change a name
-    at any time, by a call, a thread or a timer, and a name may stop being a function.
+    Every read asks the kernel afresh (about 1-2.5 ms): the notebook's own code may change a
+    name at any time, by a call, a thread or a timer, and a name may stop being a function. A
+    test's ``ns.name(...)`` is one request, not a lookup and then a call: the test runner
+    rewrites it into :meth:`__call_by_name__` (see ``runner._compiled``). The class has no other
+    public attribute, so every name a notebook may define reaches the kernel.
     """
 
     def __init__(self, sandbox: Sandbox) -> None:
@@ -95,7 +99,17 @@ class KernelNamespace:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or not name.isidentifier():
             raise AttributeError(name)
-        return self.ask(name, None)
+        return self._ask(name, None)
+
+    @staticmethod
+    def __call_by_name__(ns: object, name: str) -> Any:
+        """``ns.name``, for a test that calls it at once: the student's function, looked up in
+        the kernel when it is called (one request for both); a plain read for anything but a
+        :class:`KernelNamespace` (a test helper's own ``ns``) or a name no notebook defines."""
+        if type(ns) is not KernelNamespace or name.startswith("__") \
+                or not name.isidentifier():  # pylint: disable=unidiomatic-typecheck
+            return getattr(ns, name)
+        return RemoteFunction(ns, name)
 
     def _install_code(self) -> str:
         """Code that installs the agent, run with a question until it has worked once."""
@@ -107,7 +121,7 @@ class KernelNamespace:
                                       f"({type(error).__name__}: {error})") from None
         return _INSTALL % (AGENT, self._agent)
 
-    def ask(self, name: str, arguments: str | None) -> Any:
+    def _ask(self, name: str, arguments: str | None) -> Any:
         """Look up ``name`` in the kernel, or call it with JSON ``arguments``; return plain data.
 
         Raises
@@ -121,7 +135,8 @@ class KernelNamespace:
         """
         code = "" if self._installed else self._install_code()
         call = f"{name}()" if arguments is not None else name
-        expression = f"{AGENT}({name!r}, {arguments!r})"
+        token = secrets.token_hex(8)  # the reply must carry it: see plaindata.reply
+        expression = f"{AGENT}({name!r}, {arguments!r}, {token!r})"
         result = self._sandbox.run(code, {"reply": expression}, what=call)
         if code and result.status == "error":
             raise SubmissionError(f"the grader could not reach the notebook's namespace "
@@ -131,7 +146,7 @@ class KernelNamespace:
             raise SubmissionError(result.message)
         if result.status != "ok":
             raise SubmissionError(f"the kernel could not evaluate {call}: {result.message}")
-        envelope = _parse_envelope(result.expressions.get("reply"))
+        envelope = _parse_envelope(result.expressions.get("reply"), token)
         if "function" in envelope:
             return RemoteFunction(self, name)
         if "ok" in envelope:
@@ -145,6 +160,9 @@ class KernelNamespace:
         if kind == "missing":
             raise SubmissionError(f"the notebook defines no {name!r} (was it renamed or "
                                   "deleted, or did the cell defining it fail?)")
+        if kind == "uncallable":
+            raise SubmissionError(f"{name} is not a function in the notebook (it is {message}); "
+                                  f"the test calls {call}")
         if kind == "refused":
             raise SubmissionError(f"{call} gave {message}; answers must be plain data "
                                   "(numbers, strings, lists, dicts, NumPy arrays, pandas tables)")
@@ -153,8 +171,12 @@ class KernelNamespace:
         raise SubmissionError(f"{call} raised {message}")
 
 
-def _parse_envelope(answer: Any) -> dict:
-    """Check the kernel's answer strictly and return the reply envelope as a dict."""
+_ERRORS = frozenset({"missing", "uncallable", "refused", "raised"})
+
+
+def _parse_envelope(answer: Any, token: str) -> dict:
+    """Check the kernel's answer strictly and return the reply envelope as a dict (without the
+    question's ``token``, which it must carry)."""
     if type(answer) is not dict or answer.get("status") != "ok":  # pylint: disable=C0123
         raise SubmissionError("the kernel did not answer the grader (the notebook may have "
                               "replaced the grader's helper or the display machinery)")
@@ -185,10 +207,13 @@ def _parse_envelope(answer: Any) -> dict:
             from None
     if type(envelope) is not dict:  # pylint: disable=unidiomatic-typecheck
         raise SubmissionError("the kernel's answer is malformed")
+    if envelope.pop("for", None) != token:
+        raise SubmissionError("the kernel's answer does not answer the grader's question (the "
+                              "notebook may have replaced the grader's helper or json)")
     keys = set(envelope)
     if keys in ({"function"}, {"ok"}):
         return envelope
-    if keys == {"error", "message"} and envelope["error"] in {"missing", "refused", "raised"} \
+    if keys == {"error", "message"} and envelope["error"] in _ERRORS \
             and isinstance(envelope["message"], str):
         return envelope
     raise SubmissionError("the kernel's answer is malformed")

@@ -8,6 +8,8 @@ source is executed in a fresh dictionary each time, so one test cannot leak stat
 
 from __future__ import annotations
 
+import ast
+import functools
 import time
 import traceback
 from dataclasses import dataclass
@@ -74,6 +76,57 @@ def _describe(exc: BaseException, filename: str, source: str) -> tuple[str, str]
     return "error", f"{type(exc).__name__}: {exc}"
 
 
+#: The name through which a rewritten test calls a namespace's ``__call_by_name__`` (see
+#: :func:`_compiled`).
+CALL_BY_NAME = "__labsupport_call_by_name__"
+
+
+class _CallsByName(ast.NodeTransformer):
+    """Rewrites ``P.name(...)`` into ``__labsupport_call_by_name__(P, "name")(...)``."""
+
+    def __init__(self, parameter: str) -> None:
+        self.parameter = parameter
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:  # pylint: disable=invalid-name
+        """A call of an attribute of the test's parameter: looked up and called in one go."""
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                and func.value.id == self.parameter and not func.attr.startswith("__"):
+            lookup = ast.Call(ast.Name(CALL_BY_NAME, ast.Load()),
+                              [func.value, ast.Constant(func.attr)], [])
+            node.func = ast.copy_location(lookup, func)
+        return node
+
+
+def _compiled(test: TestSpec, ns: object, filename: str) -> tuple[object, dict[str, object]]:
+    """The test cell's code object and what its scope needs besides.
+
+    When ``ns``'s class offers ``__call_by_name__(ns, name)`` (the grader's namespace, where every
+    read is a request to the student's kernel), each ``ns.name(...)`` written in the test
+    function (``ns`` being its parameter, whatever it is called) asks for it through that,
+    which looks the name up and calls it in one request instead of two. The hook gets
+    ``ns`` as it is bound when the call runs and falls back to a plain attribute read for
+    anything else, so a helper's own ``ns`` stays what it is. Everywhere else the cell is
+    compiled as written.
+    """
+    call_by_name = getattr(type(ns), "__call_by_name__", None)
+    code = _code(test.source, test.name, filename, call_by_name is not None)
+    return code, ({CALL_BY_NAME: call_by_name} if call_by_name is not None else {})
+
+
+@functools.lru_cache(maxsize=512)
+def _code(source: str, name: str, filename: str, by_name: bool) -> object:
+    """A test cell compiled (once per grading process: every submission runs the same tests)."""
+    tree = ast.parse(source, filename)
+    parameter = next((node.args.args[0].arg for node in tree.body
+                      if isinstance(node, ast.FunctionDef) and node.name == name
+                      and node.args.args), None)
+    if by_name and parameter is not None:
+        tree = ast.fix_missing_locations(_CallsByName(parameter).visit(tree))
+    return compile(tree, filename, "exec")
+
+
 def run_test(test: TestSpec, ns: object) -> Outcome:
     """Run ``test`` against the namespace ``ns`` and return its :class:`Outcome`.
 
@@ -95,7 +148,9 @@ def run_test(test: TestSpec, ns: object) -> Outcome:
     started = time.perf_counter()
     scope: dict[str, object] = {"__name__": f"labsupport_tests_{test.question}"}
     try:
-        exec(compile(test.source, filename, "exec"), scope)  # pylint: disable=exec-used
+        code, needs = _compiled(test, ns, filename)
+        scope.update(needs)
+        exec(code, scope)  # pylint: disable=exec-used
         function = scope.get(test.name)
         if not callable(function):
             raise LookupError(f"the test cell of {test.question} defines no function "
