@@ -34,7 +34,7 @@ from labsupport.course.sandbox import Isolation, Limits, Sandbox, Warmup
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "grading_corpus"
 SOLUTION = CORPUS / "solution.ipynb"
 CLASS_SIZE = 60
-SEQUENTIAL = 20  # each kind of MIX twice
+SEQUENTIAL = 40  # each kind of MIX four times: the cold comparison is of means, and kernels vary
 REPEATS = 5
 #: The kinds of submission a real class hands in, in rough proportion.
 MIX = ("correct", "correct", "correct", "renamed_function", "stub", "deleted_cells",
