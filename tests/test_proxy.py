@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import tracemalloc
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
@@ -206,13 +205,6 @@ def test_a_failed_install_is_tried_again_with_the_next_question(tmp_path):
     assert namespace.ANSWER == [1, 2]
 
 
-@dataclass(frozen=True)
-class _Test:
-    question: str
-    name: str
-    source: str
-
-
 CALLING_TESTS = '''
 def _position(ns, value):
     return ns.index(value)  # a helper whose own `ns` is a plain list
@@ -237,7 +229,8 @@ def test_a_class(ns):
 
 
 def _outcome(kernel: InProcessKernel, name: str) -> runner.Outcome:
-    return runner.run_test(_Test("q1", name, CALLING_TESTS), proxy.KernelNamespace(kernel))
+    test = SimpleNamespace(question="q1", name=name, source=CALLING_TESTS)
+    return runner.run_test(test, proxy.KernelNamespace(kernel))
 
 
 def test_a_call_in_a_test_is_one_request_for_the_lookup_and_the_call(tmp_path):
@@ -278,7 +271,8 @@ def test_other_namespaces_run_the_test_as_written():
             """Counts as the notebook's would."""
             return {5: 3, 1: 4}[by]
 
-    assert runner.run_test(_Test("q1", "test_calls", CALLING_TESTS), Plain()).passed
+    test = SimpleNamespace(question="q1", name="test_calls", source=CALLING_TESTS)
+    assert runner.run_test(test, Plain()).passed
 
 
 def test_a_notebook_name_never_meets_an_attribute_of_the_grader(tmp_path):
