@@ -118,7 +118,7 @@ Rich()
 def test_a_displayed_result_is_made_as_text_only_and_still_kept_in_underscore(kernel):
     # Nobody receives a grading kernel's output: no HTML or LaTeX form is computed for it.
     kernel.run(RICH_REPR)
-    assert _value(kernel.run("", {"m": "Rich.made", "u": "_"}), "m") == "[]"
+    assert _value(kernel.run("", {"m": "Rich.made"}), "m") == "[]"
     assert _value(kernel.run("", {"u": "_"}), "u") == "Rich()"
     # and the kernel's logger builds no debug records its handler would throw away
     assert _value(kernel.run("", {"l": "get_ipython().kernel.log.level"}), "l") == "30"

@@ -118,11 +118,13 @@ def _compiled(test: TestSpec, ns: object, filename: str) -> tuple[object, dict[s
 @functools.lru_cache(maxsize=512)
 def _code(source: str, name: str, filename: str, by_name: bool) -> object:
     """A test cell compiled (once per grading process: every submission runs the same tests)."""
+    if not by_name:
+        return compile(source, filename, "exec")
     tree = ast.parse(source, filename)
     parameter = next((node.args.args[0].arg for node in tree.body
                       if isinstance(node, ast.FunctionDef) and node.name == name
                       and node.args.args), None)
-    if by_name and parameter is not None:
+    if parameter is not None:
         tree = ast.fix_missing_locations(_CallsByName(parameter).visit(tree))
     return compile(tree, filename, "exec")
 
