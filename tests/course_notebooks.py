@@ -44,19 +44,20 @@ def make_solution_cell(source: str, question: str = "q1",
         source, metadata={"labsupport": {"question": question, "points": points}})
 
 
-def make_test_cell(source: str, question: str = "q1",
-                   tag: str = "public-tests") -> nbformat.NotebookNode:
-    """A code cell tagged as public (or hidden) tests of ``question``."""
+def make_test_cell(source: str, question: str = "q1", tag: str = "public-tests",
+                   **extra: object) -> nbformat.NotebookNode:
+    """A code cell tagged as public (or hidden) tests of ``question`` (``extra`` goes into its
+    metadata, e.g. weight)."""
     return nbformat.v4.new_code_cell(
-        source, metadata={"tags": [tag], "labsupport": {"question": question}})
+        source, metadata={"tags": [tag], "labsupport": {"question": question, **extra}})
 
 
 def make_wrong_cell(source: str, question: str = "q1", description: str = "adds instead",
                     **extra: object) -> nbformat.NotebookNode:
-    """A code cell tagged ``wrong-answer`` (``extra`` goes into its metadata, e.g. max_share)."""
+    """A raw cell tagged ``wrong-answer`` (``extra`` goes into its metadata, e.g. max_share)."""
     meta = {"question": question, "wrong_answer": description, **extra}
-    return nbformat.v4.new_code_cell(source, metadata={"tags": ["wrong-answer"],
-                                                       "labsupport": meta})
+    return nbformat.v4.new_raw_cell(source, metadata={"tags": ["wrong-answer"],
+                                                      "labsupport": meta})
 
 
 def make_notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -137,13 +137,15 @@ WRONG_ANSWER_NOTEBOOKS = {
     "max_share of one": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
                           make_wrong_cell("x = 2\n", max_share=1.0)],
                          r"cell 2: max_share of wrong answer 'adds instead' must be a number in "
-                         r"\[0, 1\)"),
+                         r"\[0, 0.5\]"),
+    "max_share above half": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+                              make_wrong_cell("x = 2\n", max_share=0.51)], "in \\[0, 0.5\\]"),
     "negative max_share": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
-                            make_wrong_cell("x = 2\n", max_share=-0.1)], "in \\[0, 1\\)"),
+                            make_wrong_cell("x = 2\n", max_share=-0.1)], "in \\[0, 0.5\\]"),
     "text max_share": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
-                        make_wrong_cell("x = 2\n", max_share="half")], "in \\[0, 1\\)"),
+                        make_wrong_cell("x = 2\n", max_share="half")], "in \\[0, 0.5\\]"),
     "boolean max_share": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
-                           make_wrong_cell("x = 2\n", max_share=False)], "in \\[0, 1\\)"),
+                           make_wrong_cell("x = 2\n", max_share=False)], "in \\[0, 0.5\\]"),
     "no description": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
                         make_wrong_cell("x = 2\n", description=" ")], 'needs "wrong_answer"'),
     "misspelt key": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
@@ -157,14 +159,28 @@ WRONG_ANSWER_NOTEBOOKS = {
         [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST, make_wrong_cell("x = (2\n")],
         "not valid Python"),
     "a test and a wrong answer at once": (
-        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST, nbformat.v4.new_code_cell(
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST, nbformat.v4.new_raw_cell(
             "x = 2\n", metadata={"tags": ["wrong-answer", "public-tests"],
                                  "labsupport": {"question": "q1", "wrong_answer": "w"}})],
         "either a test or a 'wrong-answer'"),
     "a markdown wrong answer": (
         [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
          nbformat.v4.new_markdown_cell("x = 2", metadata={"tags": ["wrong-answer"]})],
-        "must be a code cell"),
+        "must be a raw cell"),
+    "a code wrong answer (Run All would execute it)": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
+         nbformat.v4.new_code_cell("x = 2", metadata={
+             "tags": ["wrong-answer"],
+             "labsupport": {"question": "q1", "wrong_answer": "w"}})],
+        "must be a raw cell"),
+    "a test weight of zero": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"),
+         make_test_cell("def test_x(ns):\n    assert ns.x == 1\n", weight=0)],
+        "weight must be a positive number"),
+    "a misspelt test key": (
+        [make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"),
+         make_test_cell("def test_x(ns):\n    assert ns.x == 1\n", wieght=2)],
+        r"unknown \['wieght'\]"),
     "the same mistake twice": ([make_solution_cell(f"{BEGIN}\nx = 1\n{END}\n"), OK_TEST,
                                 make_wrong_cell("x = 2\n"), make_wrong_cell("x = 3\n")],
                                "already declares the wrong answer 'adds instead'"),
@@ -470,3 +486,21 @@ def test_the_real_exercises_are_generated(tmp_path):
         assert authoring.is_generated(exercise)
         assert exercise.read_text(encoding="utf-8") == authoring.exercise_text(solution, ROOT)
     assert not authoring.is_generated(write(make_notebook(), tmp_path / "empty.ipynb"))
+
+
+def test_tests_share_their_questions_points_in_proportion_to_their_weight(tmp_path):
+    notebook = good_notebook()
+    notebook.cells[4].metadata["labsupport"]["weight"] = 3  # q1's hidden test
+    exercise = authoring.load_exercise(write(notebook, tmp_path / "s.ipynb"))
+    q1, q2 = exercise.questions
+    assert [(t.name, t.weight, q1.test_points(t)) for t in q1.tests] == [
+        ("test_double_two", 1.0, 0.5), ("test_double_negative", 3.0, 1.5)]
+    assert [q2.test_points(t) for t in q2.tests] == [0.75, 0.75]
+
+
+def test_cells_for_instructors_only_never_reach_the_exercise():
+    notebook = good_notebook()
+    notebook.cells.insert(5, nbformat.v4.new_markdown_cell(
+        "## Grading notes: q2 accepts only delivery", metadata={"tags": ["instructors-only"]}))
+    text = authoring.render(authoring.student_notebook(notebook, "solutions/01_small.ipynb"))
+    assert "Grading notes" not in text and "instructors-only" not in text

@@ -1,8 +1,10 @@
 """Grading declared wrong answers in local kernels (labsupport.course.rehearsal).
 
-A small synthetic lab (tests.course_notebooks) declares three wrong answers: two that the tests
-refuse and one that is in fact right, which must be reported, naming its question and its
-description. Each wrong answer runs in its own kernel, so this module starts a handful.
+A small synthetic lab (tests.course_notebooks) declares three wrong answers: one that the tests
+refuse, one that is in fact right and one that earns exactly half its question (under half means
+under); the last two must be reported, naming their question and their description. q1's hidden
+test weighs twice its public one, so passing the public test alone earns a third. Each wrong
+answer runs in its own kernel, so this module starts a handful.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from tests.course_notebooks import good_notebook, make_test_cell, make_wrong_cel
 
 def _solution() -> nbformat.NotebookNode:
     notebook = good_notebook()
+    notebook.cells[4].metadata["labsupport"]["weight"] = 2  # q1's hidden test
     notebook.cells += [
         make_wrong_cell("return x + 2\n", description="adds two"),
         make_wrong_cell("return x * 2\n", description="multiplies, which is right after all"),
         make_wrong_cell('ANSWER_Q2 = "deployment"\n', question="q2",
-                        description="confuses the two CDs", max_share=0.25),
+                        description="confuses the two CDs"),
     ]
     return notebook
 
@@ -46,7 +49,7 @@ def result(lab) -> rehearsal.Rehearsal:
 
 def test_each_wrong_answer_gets_a_verdict_with_its_share(result):
     assert [(v.question, v.description, v.share, v.passed) for v in result.verdicts] == [
-        ("q1", "adds two", 0.5, ("test_double_two",)),
+        ("q1", "adds two", pytest.approx(1 / 3), ("test_double_two",)),
         ("q1", "multiplies, which is right after all", 1.0,
          ("test_double_two", "test_double_negative")),
         ("q2", "confuses the two CDs", 0.5, ("test_answer_is_a_practice",))]
@@ -57,10 +60,10 @@ def test_a_wrong_answer_earning_more_than_its_share_is_reported(result):
     assert [v.ok for v in result.verdicts] == [True, False, False]
     assert result.failures == (
         "01_small.ipynb: q1, wrong answer 'multiplies, which is right after all' earns 100% of "
-        "the question's points (allowed: at most 50%); it passes test_double_two, "
+        "the question's points (allowed: less than 50%); it passes test_double_two, "
         "test_double_negative",
         "01_small.ipynb: q2, wrong answer 'confuses the two CDs' earns 50% of the question's "
-        "points (allowed: at most 25%); it passes test_answer_is_a_practice")
+        "points (allowed: less than 50%); it passes test_answer_is_a_practice")
 
 
 def test_the_check_command_fails_naming_the_question_and_the_wrong_answer(lab, capsys):
@@ -68,7 +71,7 @@ def test_the_check_command_fails_naming_the_question_and_the_wrong_answer(lab, c
     captured = capsys.readouterr()
     assert status == 1
     assert "exercises/ is in step with solutions/." in captured.out
-    assert "ok        01_small.ipynb: q1, wrong answer 'adds two' earns 50%" in captured.out
+    assert "ok        01_small.ipynb: q1, wrong answer 'adds two' earns 33%" in captured.out
     assert ("too high  01_small.ipynb: q1, wrong answer 'multiplies, which is right after all' "
             "earns 100%") in captured.err
     assert "2 problem(s)" in captured.err
@@ -92,6 +95,28 @@ def test_a_test_that_needs_cells_further_down_makes_the_rehearsal_untrustworthy(
         "01_small.ipynb: the solution fails q1 test_uses_later when the tests run right after "
         "q1's test cells")
     assert found.verdicts[0].share == pytest.approx(1 / 3)
+
+
+def test_the_check_command_checks_only_the_exercises_named(lab, tmp_path, capsys):
+    other = write(_solution(), lab / "solutions" / "02_other.ipynb")
+    try:
+        assert cli.main(["exercises", "check", "01_small", "--root", str(lab),
+                         "--skip-wrong-answers"]) == 0
+        assert cli.main(["exercises", "check", "--root", str(lab), "--skip-wrong-answers"]) == 1
+        assert "exercises/02_other.ipynb" in capsys.readouterr().err
+        assert cli.main(["exercises", "check", "09_none", "--root", str(lab)]) == 1
+        assert "no solution notebook solutions/09_none.ipynb" in capsys.readouterr().err
+    finally:
+        other.unlink()
+    del tmp_path
+
+
+@pytest.mark.parametrize("max_share, share, ok", [(0.5, 0.5, False), (0.5, 0.49, True),
+                                                  (0.0, 0.0, True), (0.0, 0.01, False),
+                                                  (0.3, 0.3, False), (0.3, 0.2, True)])
+def test_a_verdict_is_ok_only_under_its_share(max_share, share, ok):
+    verdict = rehearsal.Verdict("q1", "w", max_share, share, ())
+    assert verdict.ok is ok
 
 
 def test_an_exercise_without_wrong_answers_runs_no_kernel(tmp_path):

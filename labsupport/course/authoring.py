@@ -9,14 +9,21 @@ An instructor writes one notebook, ``solutions/NN_topic.ipynb``. In it:
 * tests are code cells tagged ``public-tests`` or ``hidden-tests`` with metadata
   ``{"labsupport": {"question": "q1"}}``; each defines one or more ``def test_<what>(ns):``
   functions (plus imports and helpers), where ``ns`` gives attribute access to the student's
-  notebook namespace; every question has at least one public test;
-* plausible wrong answers are code cells tagged ``wrong-answer`` with metadata
-  ``{"labsupport": {"question": "q1", "wrong_answer": "<the mistake>", "max_share": 0.5}}``:
-  their source, written at column 0, replaces the content of the question's solution block
-  (parts separated by ``### NEXT BLOCK`` when the answer cell has several blocks). They are
-  neither answers nor tests: :func:`with_wrong_answer` builds the solution notebook with one of
-  them substituted, and ``labsupport exercises check`` proves it earns at most ``max_share`` of
-  the question's points (:mod:`labsupport.course.rehearsal`).
+  notebook namespace; every question has at least one public test. A question's points are
+  shared by its tests in proportion to their ``weight`` (test-cell metadata, default 1, the
+  same for every test the cell defines): weight the tests that check the skill, so that a
+  half-right answer earns the part it got right and nothing more;
+* any other cell tagged ``instructors-only`` (a heading over the wrong answers, a grading note)
+  stays in the solution and never reaches the exercise;
+* plausible wrong answers are *raw* cells (so that Run All never executes them) tagged
+  ``wrong-answer`` with metadata ``{"labsupport": {"question": "q1", "wrong_answer": "<the
+  mistake>", "max_share": 0.3}}``: their source, written at column 0, replaces the content of
+  the question's solution block (parts separated by ``### NEXT BLOCK`` when the answer cell has
+  several blocks). They are neither answers nor tests: :func:`with_wrong_answer` builds the
+  solution notebook with one of them substituted, and ``labsupport exercises check`` proves it
+  earns less than ``max_share`` of the question's points (at most 0.5, the default: a wrong
+  answer earns *under* half; ``max_share`` 0 means nothing at all), see
+  :mod:`labsupport.course.rehearsal`.
 
 :func:`load_exercise` reads and validates that format; :func:`student_notebook` derives the
 exercise students receive: every solution block becomes ``raise NotImplementedError("q1: ...")``
@@ -45,11 +52,16 @@ HIDDEN_TAG = "hidden-tests"
 TAGS = (PUBLIC_TAG, HIDDEN_TAG)
 #: Cell tag of a declared wrong answer (never in an exercise, never a test).
 WRONG_TAG = "wrong-answer"
+#: Cell tag of any other cell written for instructors only (a heading over the wrong answers, a
+#: note on grading): kept in the solution, never in the exercise.
+INSTRUCTOR_TAG = "instructors-only"
 #: The line separating the parts of a wrong answer whose answer cell has several blocks.
 NEXT_BLOCK = "### NEXT BLOCK"
-#: The most of its question's points a wrong answer may earn unless its cell says otherwise.
+#: The share of its question's points a wrong answer must stay under unless its cell says
+#: otherwise; also the largest share a cell may allow (a wrong answer earns under half).
 DEFAULT_MAX_SHARE = 0.5
 _WRONG_KEYS = {"question", "wrong_answer", "max_share"}
+_TEST_KEYS = {"question", "weight"}
 
 #: The cell-metadata key holding ``question`` (and ``points`` on solution cells).
 METADATA_KEY = "labsupport"
@@ -86,6 +98,9 @@ class Test:
         True for tests only the grader runs.
     message : str
         The function's docstring (the instructor's note in feedback), ``""`` if none.
+    weight : float
+        Its share of the question's points relative to the question's other tests (the test
+        cell's ``weight`` metadata, default 1).
     """
 
     question: str
@@ -93,6 +108,7 @@ class Test:
     source: str
     hidden: bool
     message: str
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +125,8 @@ class WrongAnswer:
         The code that replaces the content of each solution block of the question's answer
         cell, one part per block, written at column 0.
     max_share : float
-        The most of the question's points it may earn, in [0, 1).
+        It must earn less than this share of the question's points (or nothing, when 0);
+        in [0, 0.5].
     cell : int
         The index of its cell in the solution notebook.
     """
@@ -136,6 +153,10 @@ class Question:
     def public_tests(self) -> tuple[Test, ...]:
         """The tests students can run themselves."""
         return tuple(test for test in self.tests if not test.hidden)
+
+    def test_points(self, test: Test) -> float:
+        """The points ``test`` is worth: the question's points shared in proportion to weight."""
+        return self.points * test.weight / sum(t.weight for t in self.tests)
 
 
 @dataclass(frozen=True)
@@ -218,6 +239,21 @@ def _points(meta: dict, where: str) -> float:
             or not math.isfinite(points) or points <= 0:
         raise ValueError(f"{where}: points must be a positive number, got {points!r}.")
     return float(points)
+
+
+def _weight(meta: dict, where: str) -> float:
+    """The ``weight`` of a test cell's tests (default 1); ValueError on unknown keys."""
+    unknown = sorted(set(meta) - _TEST_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: a test cell takes the metadata keys {sorted(_TEST_KEYS)}, "
+                         f'got unknown {unknown}; e.g. {{"question": "q1", "weight": 2}}.')
+    weight = meta.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not math.isfinite(weight) or weight <= 0:
+        raise ValueError(f"{where}: a test cell's weight must be a positive number (its tests' "
+                         f"share of the question's points, relative to the others), "
+                         f"got {weight!r}.")
+    return float(weight)
 
 
 def solution_blocks(source: str, where: str) -> list[Block]:
@@ -306,15 +342,17 @@ def _test_kind(cell: nbformat.NotebookNode, where: str) -> str | None:
 def _wrong_answer(cell: nbformat.NotebookNode, index: int, where: str,
                   solution: bool) -> WrongAnswer:
     """Read a cell tagged ``wrong-answer`` (its question is checked later, against the rest)."""
-    if cell.cell_type != "code":
-        raise ValueError(f"{where}: a {WRONG_TAG!r} cell must be a code cell.")
+    if cell.cell_type != "raw":
+        raise ValueError(f"{where}: a {WRONG_TAG!r} cell must be a raw cell, so that running "
+                         "the solution notebook top to bottom never executes it (in JupyterLab: "
+                         "select the cell and press R).")
     if not solution:
         raise ValueError(f"{where}: a generated exercise holds no {WRONG_TAG!r} cells; "
                          "this file is not one.")
     if set(cell.metadata.get("tags", [])) & set(TAGS):
         raise ValueError(f"{where}: a cell is either a test or a {WRONG_TAG!r}, not both.")
     meta = _labsupport_metadata(cell, where)
-    example = '{"question": "q1", "wrong_answer": "forgets the last item", "max_share": 0.5}'
+    example = '{"question": "q1", "wrong_answer": "forgets the last item", "max_share": 0.3}'
     unknown = sorted(set(meta) - _WRONG_KEYS)
     if unknown:
         raise ValueError(f"{where}: a {WRONG_TAG!r} cell takes the metadata keys "
@@ -326,9 +364,10 @@ def _wrong_answer(cell: nbformat.NotebookNode, index: int, where: str,
                          f"what the mistake is, e.g. {example}.")
     share = meta.get("max_share", DEFAULT_MAX_SHARE)
     if isinstance(share, bool) or not isinstance(share, (int, float)) \
-            or not 0.0 <= share < 1.0:
+            or not 0.0 <= share <= DEFAULT_MAX_SHARE:
         raise ValueError(f"{where}: max_share of wrong answer {description!r} must be a number "
-                         f"in [0, 1) (the most of the question's points it may earn), "
+                         f"in [0, {DEFAULT_MAX_SHARE}] (it must earn less than that share of "
+                         f"the question's points; a wrong answer never earns half), "
                          f"got {share!r}.")
     if _has_markers(cell.source) or any(line.strip().startswith(HINT)
                                         for line in cell.source.splitlines()):
@@ -408,10 +447,11 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
             if markers:
                 raise ValueError(f"{where}: a test cell cannot contain solution markers.")
             name = _question_name(meta, where)
+            weight = _weight(meta, where)
             for test_name, message in _test_functions(cell.source, where):
                 tests.setdefault(name, []).append(Test(
                     question=name, name=test_name, source=cell.source,
-                    hidden=kind == HIDDEN_TAG, message=message))
+                    hidden=kind == HIDDEN_TAG, message=message, weight=weight))
         elif meta.get("selfcheck") is True and set(meta) == {"selfcheck"}:
             continue
         elif meta:
@@ -630,7 +670,7 @@ def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
     for index, cell in enumerate(solution_nb.cells):
         where = _where(source_name, index)
         tags = cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and (HIDDEN_TAG in tags or WRONG_TAG in tags):
+        if HIDDEN_TAG in tags or WRONG_TAG in tags or INSTRUCTOR_TAG in tags:
             continue
         metadata = _cell_metadata(cell)
         if cell.cell_type == "markdown":
@@ -809,11 +849,15 @@ def build_exercises(root: Path | str, names: tuple[str, ...] = (),
     return built
 
 
-def check_exercises(root: Path | str) -> list[Problem]:
-    """Compare ``exercises/`` with a fresh build of ``solutions/``; an empty list means in step."""
+def check_exercises(root: Path | str, names: tuple[str, ...] = ()) -> list[Problem]:
+    """Compare ``exercises/`` with a fresh build of ``solutions/``; an empty list means in step.
+
+    With ``names`` (as for :func:`solution_paths`) only those exercises are compared, and no
+    orphaned exercise is looked for.
+    """
     root = Path(root)
     problems = []
-    solutions = solution_paths(root)
+    solutions = solution_paths(root, names)
     for solution in solutions:
         target = root / EXERCISES / solution.name
         relative = target.relative_to(root)
@@ -828,9 +872,11 @@ def check_exercises(root: Path | str) -> list[Problem]:
             problems.append(Problem("stale", relative, "differs from a fresh build of "
                                     f"{solution.relative_to(root)}; run "
                                     "`labsupport exercises build` (and never edit it by hand)"))
-    names = {solution.name for solution in solutions}
+    if names:
+        return problems
+    known = {solution.name for solution in solutions}
     for exercise in sorted((root / EXERCISES).glob("*.ipynb")):
-        if exercise.name not in names:
+        if exercise.name not in known:
             problems.append(Problem("orphaned", exercise.relative_to(root),
                                     f"no {SOLUTIONS}/{exercise.name}; delete the exercise or "
                                     "restore its solution"))

@@ -239,7 +239,7 @@ def fingerprint(submission: Submission, limits: Limits) -> str:
 
 
 def _zero(exercise: authoring.Exercise, reason: str) -> tuple[TestResult, ...]:
-    return tuple(TestResult(q.name, t.name, t.hidden, 0.0, q.points / len(q.tests),
+    return tuple(TestResult(q.name, t.name, t.hidden, 0.0, q.test_points(t),
                             "error", 0.0, reason, t.message)
                  for q in exercise.questions for t in q.tests)
 
@@ -380,8 +380,8 @@ def _run_tests(sandbox: Sandbox, exercise: authoring.Exercise) -> list[TestResul
     namespace = KernelNamespace(sandbox)
     tests = []
     for question in exercise.questions:
-        share = question.points / len(question.tests)
         for test in question.tests:
+            share = question.test_points(test)
             if sandbox.gone:
                 outcome = runner.Outcome(question.name, test.name, False, "error",
                                          f"not run: {sandbox.gone}", 0.0)

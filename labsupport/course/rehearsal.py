@@ -6,7 +6,7 @@ the plausible wrong answers of each question (cells tagged ``wrong-answer``, see
 ``tests/test_exercises.py`` grades the solution: the solution notebook with that one answer
 substituted runs in a fresh python3 kernel, then the question's tests run inside that kernel
 with the self-check's own :func:`~labsupport.course.runner.run_test`. A wrong answer that earns
-more than its ``max_share`` of the question's points is reported, with the tests it passed.
+as much as its ``max_share`` of the question's points (or anything, when it is 0) is reported, with the tests it passed.
 
 To keep it quick, a variant runs only as far as its question's last test cell (where a student
 runs ``check``) and only that question's tests; one extra kernel, the *baseline*, runs the whole
@@ -120,8 +120,8 @@ class Verdict:
     question, description, max_share
         The wrong answer (see :class:`authoring.WrongAnswer`).
     share : float
-        The share of the question's points it earned (tests share a question's points equally,
-        as in the grader).
+        The share of the question's points it earned (tests share a question's points in
+        proportion to their weights, as in the grader).
     passed : tuple of str
         The tests it passed: these are the ones handing out points to the mistake.
     note : str
@@ -137,15 +137,21 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        """True when it was graded and earned at most ``max_share``."""
-        return not self.note and self.share <= self.max_share + 1e-12
+        """True when it was graded and earned less than ``max_share`` (nothing, when 0)."""
+        if self.note:
+            return False
+        if self.max_share == 0:
+            return self.share < 1e-12
+        return self.share < self.max_share - 1e-12
 
     def __str__(self) -> str:
         head = f"{self.question}, wrong answer {self.description!r}"
         if self.note:
             return f"{head}: could not be graded ({self.note})"
+        allowed = ("nothing" if self.max_share == 0
+                   else f"less than {self.max_share:.0%}")
         earned = (f"{head} earns {self.share:.0%} of the question's points "
-                  f"(allowed: at most {self.max_share:.0%})")
+                  f"(allowed: {allowed})")
         if self.ok:
             return earned
         return earned + f"; it passes {', '.join(self.passed)}"
@@ -224,7 +230,8 @@ def _baseline(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
 
 def _share(outcomes: list[dict], question: authoring.Question) -> tuple[float, tuple[str, ...]]:
     passed = tuple(o["test"] for o in outcomes if o["question"] == question.name and o["passed"])
-    return len(passed) / len(question.tests), passed
+    earned = sum(question.test_points(test) for test in question.tests if test.name in passed)
+    return earned / question.points, passed
 
 
 #: Run in a kernel before each notebook after its first: the names the last notebook made are
