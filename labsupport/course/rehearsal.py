@@ -6,7 +6,8 @@ the plausible wrong answers of each question (cells tagged ``wrong-answer``, see
 ``tests/test_exercises.py`` grades the solution: the solution notebook with that one answer
 substituted runs in a fresh python3 kernel, then the question's tests run inside that kernel
 with the self-check's own :func:`~labsupport.course.runner.run_test`. A wrong answer that earns
-as much as its ``max_share`` of the question's points (or anything, when it is 0) is reported, with the tests it passed.
+as much as its ``max_share`` of the question's points (or anything, when that is 0) is reported,
+with the tests it passed.
 
 To keep it quick, a variant runs only as far as its question's last test cell (where a student
 runs ``check``) and only that question's tests; one extra kernel, the *baseline*, runs the whole
