@@ -389,3 +389,42 @@ def split_batches(stream: pd.DataFrame, column: str = "batch") -> list[pd.DataFr
         raise ValueError(f"the stream has no {column!r} column to split on.")
     return [group.drop(columns=column).reset_index(drop=True)
             for _, group in stream.groupby(column, sort=True)]
+
+
+def retrained_batches(rule: RetrainRule, seed: int, *, n: int = 400,
+                      layout: tuple[int, int, int] = (3, 4, 3), covariate_strength: float = 0.25,
+                      concept_strength: float = 1.0) -> list[int]:
+    """The batches a :class:`DriftMonitor` under ``rule`` retrains on, over a synthetic stream.
+
+    Used by lesson 02's exercise (question 4), whose notebook and tests call it with different
+    seeds and layouts. A random forest is fitted on ``2 n`` reference rows of
+    :func:`labsupport.drift.sample`; the stream then holds ``layout[0]`` batches like the
+    reference, ``layout[1]`` with harmless covariate drift of ``covariate_strength`` (the inputs
+    move, the labelling rule does not) and ``layout[2]`` in which the concept changed with
+    ``concept_strength`` (0: it did not), ``n`` labelled rows each, all drawn from
+    ``numpy.random.default_rng(seed)``.
+
+    Returns
+    -------
+    list of int
+        The indices (from 0) of the batches on which the monitor retrained.
+    """
+    # Imported here: only this replay needs a model class (the monitor itself takes any model).
+    from sklearn.ensemble import RandomForestClassifier  # pylint: disable=import-outside-toplevel
+    if not isinstance(rule, RetrainRule):
+        raise TypeError(f"rule must be a RetrainRule, got {type(rule).__name__}.")
+    if len(layout) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or k < 0
+                               for k in layout):
+        raise ValueError(f"layout counts (normal, covariate, concept) batches as three "
+                         f"non-negative integers, got {layout!r}.")
+    rng = np.random.default_rng(seed)
+    reference = drift.sample("concept", 2 * n, rng)
+    model = RandomForestClassifier(n_estimators=30, random_state=0)
+    model.fit(reference[list(drift.FEATURES)], reference["y"])
+    normal, covariate, concept = layout
+    stream = ([drift.sample("concept", n, rng) for _ in range(normal)]
+              + [drift.sample("covariate", n, rng, covariate_strength) for _ in range(covariate)]
+              + [drift.sample("concept", n, rng, concept_strength) for _ in range(concept)])
+    monitor = DriftMonitor(model, reference, features=drift.FEATURES, rule=rule)
+    log = monitor.run(stream)
+    return log.index[log["action"] == "retrain"].tolist()

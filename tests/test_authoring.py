@@ -504,3 +504,18 @@ def test_cells_for_instructors_only_never_reach_the_exercise():
         "## Grading notes: q2 accepts only delivery", metadata={"tags": ["instructors-only"]}))
     text = authoring.render(authoring.student_notebook(notebook, "solutions/01_small.ipynb"))
     assert "Grading notes" not in text and "instructors-only" not in text
+
+
+def test_a_test_reading_a_name_no_answer_defines_is_refused(tmp_path):
+    """Data, seeds and helpers a test reads from the notebook are the student's to change."""
+    notebook = good_notebook()
+    notebook.cells.insert(2, nbformat.v4.new_code_cell("DATA = [1, 2]\n\ndef helper():\n    pass"))
+    notebook.cells[5].source += ("\n\ndef test_doubles_the_data(ns):\n"
+                                 "    assert [ns.double(x) for x in ns.DATA] == [2, 4]\n")
+    path = write(notebook, tmp_path / "s.ipynb")
+    assert authoring.untrusted_reads(notebook, path) == [
+        "s.ipynb: q1's test cell (test_double_negative...) reads ns.DATA, which no answer cell "
+        "defines: the student's notebook controls it, so a result built on it can be bought; "
+        "hold that data, seed or helper in the test cell (or import it from labsupport)"]
+    notebook.cells[5].source = notebook.cells[5].source.replace("ns.DATA", "[1, 2]")
+    assert not authoring.untrusted_reads(notebook, path)

@@ -184,6 +184,13 @@ def test_no_declared_wrong_answer_scores_more_than_its_max_share(wrong_answers):
     assert wrong_answers.verdicts and not too_high, "\n".join(too_high)
 
 
+def test_no_constant_answer_earns_half_a_question(wrong_answers):
+    """Each function a question's tests call on several inputs, made to return one of the
+    solution's own answers every time, earns under half (rehearsal.probe_constant_answers)."""
+    too_high = [str(verdict) for verdict in wrong_answers.constants if not verdict.ok]
+    assert not too_high, "\n".join(too_high)
+
+
 def test_the_generated_exercise_holds_no_wrong_answer(solution):
     exercise = authoring.read_notebook(ROOT / authoring.EXERCISES / solution.name)
     assert not [cell for cell in exercise.cells

@@ -221,3 +221,24 @@ def test_report_accepts_columns_that_are_not_named_by_strings():
     current = pd.DataFrame({0: rng.normal(size=300), 1: rng.normal(2.0, 1.0, 300)})
     frame = monitoring.drift_report(reference, current).to_frame()
     assert list(frame.index) == [0, 1] and bool(frame.loc[1, "drifted"])
+
+
+def test_the_retraining_replay_retrains_where_its_rule_says():
+    """Exercise 02's replay: accuracy-only retrains once, on the first new-concept batch;
+    retraining on drift also fires on the harmless covariate batches."""
+    accuracy_only = monitoring.RetrainRule(min_accuracy=0.85, retrain_on_drift=False)
+    on_drift = monitoring.RetrainRule(min_accuracy=0.85, retrain_on_drift=True)
+    assert monitoring.retrained_batches(accuracy_only, 3, n=500) == [7]
+    assert monitoring.retrained_batches(accuracy_only, 104, layout=(2, 3, 3),
+                                        covariate_strength=0.3, concept_strength=0.0) == []
+    assert monitoring.retrained_batches(on_drift, 3, n=500)[0] in range(3, 7)
+
+
+@pytest.mark.parametrize("rule, layout, error", [
+    ({"min_accuracy": 0.85}, (3, 4, 3), TypeError),
+    (monitoring.RetrainRule(), (3, 4), ValueError),
+    (monitoring.RetrainRule(), (3, -1, 3), ValueError),
+])
+def test_the_retraining_replay_refuses_bad_input(rule, layout, error):
+    with pytest.raises(error):
+        monitoring.retrained_batches(rule, 0, layout=layout)

@@ -17,12 +17,14 @@ import pytest
 
 from labsupport import cli
 from labsupport.course import authoring, rehearsal
-from tests.course_notebooks import good_notebook, make_test_cell, make_wrong_cell, write
+from tests.course_notebooks import (good_notebook, make_notebook, make_solution_cell,
+                                   make_test_cell, make_wrong_cell, write)
 
 
 def _solution() -> nbformat.NotebookNode:
     notebook = good_notebook()
     notebook.cells[4].metadata["labsupport"]["weight"] = 2  # q1's hidden test
+    notebook.cells[4].source += "    assert ns.double(5) == 10\n"  # no constant passes it
     notebook.cells += [
         make_wrong_cell("return x + 2\n", description="adds two"),
         make_wrong_cell("return x * 2\n", description="multiplies, which is right after all"),
@@ -117,6 +119,51 @@ def test_the_check_command_checks_only_the_exercises_named(lab, tmp_path, capsys
 def test_a_verdict_is_ok_only_under_its_share(max_share, share, ok):
     verdict = rehearsal.Verdict("q1", "w", max_share, share, ())
     assert verdict.ok is ok
+
+
+def test_the_solutions_own_returns_are_tried_as_constant_answers(result):
+    assert [(v.question, v.description, round(v.share, 3), v.ok) for v in result.constants] == [
+        ("q1", "constant answer: double(...) always returns 4", 0.333, True),
+        ("q1", "constant answer: double(...) always returns -6", 0.0, True),
+        ("q1", "constant answer: double(...) always returns 10", 0.0, True)]
+
+
+GATE = '''def gate(drop):
+    """True when a drop in accuracy is small enough to ship."""
+    ### BEGIN SOLUTION
+    return drop <= 0.02
+    ### END SOLUTION
+'''
+GATE_PUBLIC = '''def test_a_small_drop_ships(ns):
+    assert ns.gate(0.0) is True
+'''
+GATE_HIDDEN = '''def test_large_drops_do_not_ship(ns):
+    assert ns.gate(0.05) is False
+    assert ns.gate(0.10) is False
+
+
+def test_a_huge_drop_does_not_ship(ns):
+    assert ns.gate(0.5) is False
+'''
+
+
+def test_hidden_cases_that_all_expect_one_verdict_are_reported(tmp_path):
+    """Two of three tests expect "do not ship": a gate that never ships earns two thirds."""
+    notebook = make_notebook(
+        nbformat.v4.new_code_cell("SEED = 0", metadata={"tags": ["parameters"]}),
+        make_solution_cell(GATE), make_test_cell(GATE_PUBLIC),
+        make_test_cell(GATE_HIDDEN, tag="hidden-tests"),
+        make_wrong_cell("return True\n", description="ships everything"))
+    found = rehearsal.rehearse(write(notebook, tmp_path / "solutions" / "01_gate.ipynb"),
+                               workers=1)
+    assert not found.problems
+    assert [(v.description, round(v.share, 3), v.ok) for v in found.constants] == [
+        ("constant answer: gate(...) always returns False", 0.667, False),
+        ("constant answer: gate(...) always returns True", 0.333, True)]
+    assert found.failures == (
+        "01_gate.ipynb: q1, wrong answer 'constant answer: gate(...) always returns False' earns "
+        "67% of the question's points (allowed: less than 50%); it passes "
+        "test_large_drops_do_not_ship, test_a_huge_drop_does_not_ship",)
 
 
 def test_an_exercise_without_wrong_answers_runs_no_kernel(tmp_path):

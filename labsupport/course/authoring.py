@@ -771,7 +771,8 @@ class Problem:
     """Why ``exercises/`` is out of step with ``solutions/``.
 
     ``kind`` is ``"stale"`` (differs from a fresh build), ``"missing"`` (never built),
-    ``"orphaned"`` (no solution of that name) or ``"invalid"`` (the solution is malformed).
+    ``"orphaned"`` (no solution of that name), ``"invalid"`` (the solution is malformed) or
+    ``"untrusted"`` (a test reads a name the student controls, see :func:`untrusted_reads`).
     """
 
     kind: str
@@ -780,6 +781,57 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.path} — {self.detail}"
+
+
+def _bound_names(source: str) -> set[str]:
+    """Every name a cell's code binds (functions, classes, assignments, imports, loop targets)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _names_read(source: str) -> set[str]:
+    """The attributes a test cell reads from ``ns`` (the student's namespace)."""
+    return {node.attr for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "ns"}
+
+
+def untrusted_reads(notebook: nbformat.NotebookNode, path: Path | str) -> list[str]:
+    """Tests that read a notebook name no answer cell defines, one sentence each.
+
+    A test may read what the student answers (names bound in the question's answer cells);
+    anything else it reads from ``ns`` — data, a seed, a helper the lesson gave — is the
+    student's to redefine, so an expected value or a replay built on it can be bought (swap the
+    data for data the answer suits, pick a lucky seed, make the helper return the right thing).
+    The test cell must hold that data itself, or import the helper from ``labsupport``.
+    """
+    exercise = parse_exercise(notebook, path)
+    answers = set()
+    for question in exercise.questions:
+        answers |= _bound_names(notebook.cells[question.cell].source)
+    found = []
+    seen = set()
+    for test in exercise.tests:
+        if test.source in seen:
+            continue
+        seen.add(test.source)
+        for name in sorted(_names_read(test.source) - answers):
+            found.append(f"{Path(path).name}: {test.question}'s test cell ({test.name}...) reads "
+                         f"ns.{name}, which no answer cell defines: the student's notebook "
+                         "controls it, so a result built on it can be bought; hold that data, "
+                         "seed or helper in the test cell (or import it from labsupport)")
+    return found
 
 
 def _solutions_dir(root: Path) -> Path:
@@ -866,6 +918,8 @@ def check_exercises(root: Path | str, names: tuple[str, ...] = ()) -> list[Probl
         except ValueError as error:
             problems.append(Problem("invalid", solution.relative_to(root), str(error)))
             continue
+        problems += [Problem("untrusted", solution.relative_to(root), detail)
+                     for detail in untrusted_reads(read_notebook(solution), solution)]
         if not target.is_file():
             problems.append(Problem("missing", relative, "run `labsupport exercises build`"))
         elif target.read_text(encoding="utf-8") != text:

@@ -15,7 +15,13 @@ solution with each question's tests right after its test cells, proving that sto
 loses nothing, and every test once more at the end, as the grader runs them (so the baseline is
 also the run that shows the solution passing its own tests).
 Variants run in parallel on a few kernels, each reused from one variant to the next (reset in
-between: every name gone, only imported modules kept). Nothing here is sandboxed: it runs the
+between: every name gone, only imported modules kept).
+
+The baseline also tries *constant answers* (:func:`probe_constant_answers`): each function a
+question's tests call with two or more different arguments is replaced, in turn, by one that
+always returns one of the values the solution returned; a constant that earns half the question
+or more shows hidden cases that all expect one verdict (an always-failing gate, say), which a
+student can buy without the skill. Nothing here is sandboxed: it runs the
 instructor's own notebooks, never a student's (that is :mod:`labsupport.course.grading`).
 """
 
@@ -23,10 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +42,7 @@ import nbclient
 import nbformat
 from tqdm import tqdm
 
-from labsupport.course import authoring
+from labsupport.course import authoring, runner, selfcheck
 
 #: Seconds one cell may run before it is interrupted (a wrong answer may loop forever).
 CELL_TIMEOUT = int(os.environ.get("CELL_TIMEOUT", "120"))
@@ -50,6 +57,131 @@ print(_json.dumps([_dataclasses.asdict(_runner.run_test(_test, _ns))
                    for _test in _authoring.load_exercise({path!r}).tests
                    if _wanted is None or _test.question in _wanted]))
 """
+
+
+#: Runs in the baseline's kernel after every test: the constant answers, as one JSON line.
+PROBE_CONSTANTS = """
+import json as _json
+from labsupport.course import rehearsal as _rehearsal
+print(_json.dumps(_rehearsal.probe_constant_answers({path!r}, globals())))
+"""
+
+#: The most distinct constants tried per function (the solution's most frequent returns first).
+MAX_CONSTANTS = 4
+
+
+class _Recording(selfcheck.Namespace):  # pylint: disable=too-few-public-methods
+    """A test's ``ns`` that records what each notebook function it calls returned."""
+
+    def __init__(self, values: Mapping[str, object],
+                 calls: dict[str, list[tuple[str, object]]]) -> None:
+        super().__init__(values)
+        object.__setattr__(self, "_calls", calls)
+
+    def __getattr__(self, name: str) -> object:
+        value = super().__getattr__(name)
+        if not _is_notebook_function(value):
+            return value
+        calls = object.__getattribute__(self, "_calls")
+
+        @functools.wraps(value)
+        def recorded(*args, **kwargs):
+            returned = value(*args, **kwargs)
+            calls.setdefault(name, []).append((_text(args, kwargs), returned))
+            return returned
+        return recorded
+
+
+class _Constant(selfcheck.Namespace):  # pylint: disable=too-few-public-methods
+    """A test's ``ns`` in which the function ``name`` always returns (a copy of) ``value``."""
+
+    def __init__(self, values: Mapping[str, object], name: str, value: object) -> None:
+        super().__init__(values)
+        object.__setattr__(self, "_constant", (name, value))
+
+    def __getattr__(self, name: str) -> object:
+        found = super().__getattr__(name)
+        constant_name, value = object.__getattribute__(self, "_constant")
+        if name != constant_name:
+            return found
+
+        @functools.wraps(found)
+        def constant(*_args, **_kwargs):
+            return copy.deepcopy(value)
+        return constant
+
+
+def _is_notebook_function(value: object) -> bool:
+    return callable(value) and getattr(value, "__module__", None) == "__main__" \
+        and not isinstance(value, type)
+
+
+def _text(*parts: object) -> str:
+    try:
+        return repr(parts)
+    except Exception:  # pylint: disable=broad-exception-caught  # an odd __repr__
+        return f"<unprintable {id(parts)}>"
+
+
+def _same(left: object, right: object) -> bool:
+    try:
+        return bool(left == right)
+    except Exception:  # pylint: disable=broad-exception-caught  # arrays, frames: no plain ==
+        return _text(left) == _text(right)
+
+
+def _distinct(values: list[object]) -> list[object]:
+    """The distinct values of ``values``, most frequent first (ties in order of appearance)."""
+    groups: list[list[object]] = []
+    for value in values:
+        for group in groups:
+            if _same(group[0], value):
+                group.append(value)
+                break
+        else:
+            groups.append([value])
+    return [group[0] for group in sorted(groups, key=len, reverse=True)]
+
+
+def _earned(question: authoring.Question, ns: object) -> tuple[float, tuple[str, ...]]:
+    outcomes = [runner.run_test(test, ns) for test in question.tests]
+    passed = tuple(o.test for o in outcomes if o.passed)
+    earned = sum(question.test_points(t) for t in question.tests if t.name in passed)
+    return earned / question.points, passed
+
+
+def probe_constant_answers(solution: Path | str, values: Mapping[str, object],
+                           run: Callable[[authoring.Question, object],
+                                         tuple[float, tuple[str, ...]]] = _earned) -> list[dict]:
+    """Grade constant answers against a solved notebook's ``values`` (its globals).
+
+    For each question, the tests run once against ``values`` recording every call they make to
+    a function the notebook defines; each function called with at least two different
+    arguments is then replaced by one returning a single value the solution returned (up to
+    :data:`MAX_CONSTANTS` of them, the most frequent first), and the question's tests run
+    again. Runs in the kernel of the rehearsal's baseline.
+
+    Returns
+    -------
+    list of dict
+        ``question``, ``function``, ``constant`` (its repr, shortened), ``share`` of the
+        question's points it earned and the tests it ``passed``, one per constant tried.
+    """
+    exercise = authoring.load_exercise(solution)
+    found = []
+    for question in exercise.questions:
+        calls: dict[str, list[tuple[str, object]]] = {}
+        run(question, _Recording(values, calls))
+        for name, made in calls.items():
+            if len({arguments for arguments, _ in made}) < 2:
+                continue  # one input: a constant that passes is the right answer itself
+            for value in _distinct([returned for _, returned in made])[:MAX_CONSTANTS]:
+                share, passed = run(question, _Constant(values, name, value))
+                shown = _text(value)[1:-2]
+                found.append({"question": question.name, "function": name,
+                              "constant": shown if len(shown) <= 80 else shown[:77] + "...",
+                              "share": share, "passed": list(passed)})
+    return found
 
 
 def _client(notebook: nbformat.NotebookNode, cwd: Path, allow_errors: bool, timeout: int,
@@ -164,7 +296,9 @@ class Rehearsal:
 
     ``problems`` lists what makes the rehearsal itself untrustworthy (the solution failing its
     own tests where the variants are graded); ``verdicts`` has one entry per wrong answer;
-    ``baseline`` is the executed baseline notebook (or why it did not run).
+    ``baseline`` is the executed baseline notebook (or why it did not run); ``constants`` has
+    one verdict per constant answer tried (:func:`probe_constant_answers`), each allowed less
+    than half its question.
     """
 
     solution: Path
@@ -172,6 +306,7 @@ class Rehearsal:
     verdicts: tuple[Verdict, ...]
     baseline: nbformat.NotebookNode | BaseException | None = field(
         default=None, repr=False, compare=False)
+    constants: tuple[Verdict, ...] = ()
 
     def solution_outcomes(self) -> list[dict]:
         """The outcomes of every test, run after the whole solution (the baseline's last cell).
@@ -184,18 +319,18 @@ class Rehearsal:
         if not isinstance(self.baseline, nbformat.NotebookNode):
             raise RuntimeError(f"{self.solution.name}: the solution did not run "
                                f"({self.baseline!r})")
-        outcomes = outcomes_of(self.baseline.cells[-1])
+        outcomes = outcomes_of(self.baseline.cells[-2])
         if outcomes is None:
             raise RuntimeError(f"{self.solution.name}: the test cell printed no outcomes; its "
-                               f"outputs: {self.baseline.cells[-1].outputs}")
+                               f"outputs: {self.baseline.cells[-2].outputs}")
         return outcomes
 
     @property
     def failures(self) -> tuple[str, ...]:
         """Every problem and every wrong answer that scores too much, as sentences."""
         name = self.solution.name
-        return self.problems + tuple(f"{name}: {verdict}" for verdict in self.verdicts
-                                     if not verdict.ok)
+        return self.problems + tuple(f"{name}: {verdict}" for verdict in
+                                     self.verdicts + self.constants if not verdict.ok)
 
 
 def _last_test_cell(notebook: nbformat.NotebookNode, question: str) -> int:
@@ -216,8 +351,8 @@ def _variant(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
 
 def _baseline(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
               questions: Sequence[str]) -> nbformat.NotebookNode:
-    """The solution with each question's tests run right after that question's test cells, and
-    every test once more at the end."""
+    """The solution with each question's tests run right after that question's test cells,
+    every test once more at the end, then the constant answers (:data:`PROBE_CONSTANTS`)."""
     plain = authoring.without_wrong_answers(notebook)
     after = {_last_test_cell(plain, name): name for name in questions}
     cells = []
@@ -225,7 +360,9 @@ def _baseline(notebook: nbformat.NotebookNode, exercise: authoring.Exercise,
         cells.append(cell)
         if index in after:
             cells.append(tests_cell(exercise.path, [after[index]]))
-    plain.cells = cells + [tests_cell(exercise.path)]
+    plain.cells = cells + [tests_cell(exercise.path),
+                           nbformat.v4.new_code_cell(PROBE_CONSTANTS.format(
+                               path=str(exercise.path)))]
     return plain
 
 
@@ -353,7 +490,24 @@ def rehearse(solution: Path | str, workers: int | None = None,
         share, passed = _share(outcomes, question)
         verdicts.append(Verdict(answer.question, answer.description, answer.max_share, share,
                                 passed))
-    return Rehearsal(solution, problems, tuple(verdicts), results[0])
+    return Rehearsal(solution, problems, tuple(verdicts), results[0],
+                     _constants(results[0]))
+
+
+def _constants(result: nbformat.NotebookNode | BaseException) -> tuple[Verdict, ...]:
+    """The constant answers the baseline's last cell graded, as verdicts (half allowed)."""
+    if isinstance(result, BaseException):
+        return ()
+    printed = stdout_of(result.cells[-1]).strip().splitlines()
+    if not printed:
+        errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in result.cells[-1].outputs
+                  if o.output_type == "error"]
+        note = f"the probe failed ({'; '.join(errors) or 'it printed nothing'})"
+        return (Verdict("*", "constant answers", authoring.DEFAULT_MAX_SHARE, 0.0, (), note),)
+    return tuple(Verdict(found["question"],
+                         f"constant answer: {found['function']}(...) always returns "
+                         f"{found['constant']}", authoring.DEFAULT_MAX_SHARE, found["share"],
+                         tuple(found["passed"])) for found in json.loads(printed[-1]))
 
 
 def _baseline_problems(solution: Path, exercise: authoring.Exercise, graded: list[str],
@@ -362,7 +516,7 @@ def _baseline_problems(solution: Path, exercise: authoring.Exercise, graded: lis
         return (f"{solution.name}: the solution did not run ({type(result).__name__}: "
                 f"{result})",)
     found = {}
-    for cell in result.cells[:-1]:  # the last cell runs every test after the whole notebook
+    for cell in result.cells[:-2]:  # then every test after the whole notebook, and the probe
         outcomes = outcomes_of(cell) if cell.source.startswith(RUN_TESTS[:20]) else None
         for outcome in outcomes or []:
             found[(outcome["question"], outcome["test"])] = outcome
