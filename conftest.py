@@ -37,24 +37,12 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
     return True if top not in {"notebooks", "solutions", "exercises"} else None
 
 
-#: The tag of a solution notebook's declared wrong answers (labsupport.course.authoring.WRONG_TAG).
-WRONG_ANSWER_TAG = "wrong-answer"
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Enforce the per-notebook budget on nbval cell items (the per-cell one is nbval's own).
-
-    A solution's ``wrong-answer`` cells are skipped: each is a fragment written at column 0 that
-    replaces a solution block (``labsupport exercises check`` runs it in place), so running it
-    as a cell of its own would fail or overwrite the real answer.
-    """
+    """Enforce the per-notebook budget on nbval cell items (the per-cell one is nbval's own)."""
     path = Path(str(item.path))
     if path.suffix != ".ipynb":
         return
-    cell = getattr(item, "cell", None)
-    if cell is not None and WRONG_ANSWER_TAG in cell.get("metadata", {}).get("tags", []):
-        pytest.skip("a declared wrong answer: graded by `labsupport exercises check`, not run")
     budget = item.config.getoption("notebook_timeout")
     started = _NOTEBOOK_STARTED.setdefault(path, time.monotonic())
     if time.monotonic() - started > budget:

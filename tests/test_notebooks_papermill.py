@@ -18,7 +18,7 @@ import nbformat
 import papermill
 import pytest
 
-from labsupport.course import authoring, rehearsal
+from labsupport.course import rehearsal
 from tests.notebook_files import executable_notebooks
 
 NOTEBOOKS = executable_notebooks()
@@ -64,11 +64,9 @@ def execute(path, parameters, output, km=None):
     but papermill then raises for any error output, tagged or not; the executed notebook it wrote
     is what the caller inspects.
     """
-    runnable = output.with_name(f"runnable-{output.name}")  # a solution's wrong answers never run
-    nbformat.write(authoring.without_wrong_answers(nbformat.read(path, as_version=4)), runnable)
-    try:
+    try:  # a solution runs as it is: its wrong answers are raw cells, which nothing executes
         papermill.execute_notebook(
-            str(runnable), str(output), parameters=parameters, kernel_name="python3",
+            str(path), str(output), parameters=parameters, kernel_name="python3",
             cwd=str(path.parent), progress_bar=False, execution_timeout=CELL_TIMEOUT,
             start_timeout=120, km=km)
     except papermill.PapermillExecutionError:
