@@ -30,11 +30,12 @@ NOTEBOOK_TIMEOUT ?= 600
 SUITE_TIMEOUT    ?= 2700
 WORKERS          ?= 2
 
-.PHONY: help setup lab test lint pytest hooks bench browser-deps system-deps clean
+.PHONY: help setup lab test quick lint pytest hooks bench browser-deps system-deps clean
 
 help:
 	@echo "make lab    set up .venv if needed, then open JupyterLab on the lessons"
 	@echo "make test   set up .venv if needed, then run every check CI runs"
+	@echo "make quick  while editing: lint, unit tests, and the lesson notebooks changed since main"
 	@echo "make bench  time the notebook suite (and later benchmarks) against in-run baselines"
 	@echo "make clean  remove .venv and caches"
 
@@ -95,6 +96,23 @@ pytest: $(STAMP)
 		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) \
 		--timeout=$(TEST_TIMEOUT) --notebook-timeout=$(NOTEBOOK_TIMEOUT) \
 		-n $(WORKERS) --dist loadgroup --no-loadscope-reorder --durations=10
+
+# The quick tier for editing (never CI's): lint, every test except the notebook sweeps, exercise
+# rehearsals, class gradings and the browser, then nbval over the lesson notebooks that differ
+# from main (committed or not) and the exercises/solutions sync check. `make test` before pushing.
+QUICK_SKIP := test_exercises.py test_notebooks_papermill.py test_browser.py \
+              test_exercise_03.py test_exercise_04.py test_exercise_08.py
+QUICK_BASE ?= main
+
+quick: $(STAMP)
+	$(BIN)/pylint labsupport tests benchmarks conftest.py
+	$(BIN)/labsupport exercises check --skip-wrong-answers
+	changed="$$( { git diff --name-only $(QUICK_BASE) -- 'notebooks/*.ipynb'; \
+		git ls-files --others --exclude-standard -- 'notebooks/*.ipynb'; } 2>/dev/null | sort -u)"; \
+	echo "lesson notebooks changed since $(QUICK_BASE): $${changed:-none}"; \
+	$(BIN)/python -m pytest tests $$changed $(addprefix --ignore=tests/,$(QUICK_SKIP)) \
+		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) --timeout=$(TEST_TIMEOUT) \
+		-n $(WORKERS) --dist loadgroup -q
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -36,7 +36,8 @@ def _check(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print(f"{len(problems)} exercise(s) out of step with solutions/.", file=sys.stderr)
+        print(f"{len(problems)} problem(s): exercises out of step with solutions/, or tests "
+              "that read what the student controls.", file=sys.stderr)
         return 1
     print("exercises/ is in step with solutions/.")
     if args.skip_wrong_answers:
