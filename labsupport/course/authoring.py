@@ -46,6 +46,8 @@ from pathlib import Path
 
 import nbformat
 
+from labsupport.course import written as written_answers
+
 #: Cell tags of test cells.
 PUBLIC_TAG = "public-tests"
 HIDDEN_TAG = "hidden-tests"
@@ -161,10 +163,12 @@ class Question:
 
 @dataclass(frozen=True)
 class Exercise:
-    """The questions of one exercise, in the order the notebook asks them."""
+    """The questions of one exercise, in the order the notebook asks them: ``questions`` are
+    graded by tests, ``written`` by people (:mod:`labsupport.course.written`)."""
 
     path: Path
     questions: tuple[Question, ...]
+    written: tuple[written_answers.WrittenQuestion, ...] = ()
 
     def question(self, name: str) -> Question:
         """Return the question called ``name``.
@@ -427,16 +431,30 @@ def _has_markers(source: str) -> bool:
     return any(line.strip() in (BEGIN, END) for line in source.splitlines())
 
 
+def _not_code_answer(cell: nbformat.NotebookNode, index: int, where: str, solution: bool,
+                     wrong: list[WrongAnswer],
+                     written: list[written_answers.WrittenQuestion]) -> bool:
+    """Collect a wrong answer or a written question; True when ``cell`` was one."""
+    tags = cell.metadata.get("tags", [])
+    if WRONG_TAG in tags:
+        wrong.append(_wrong_answer(cell, index, where, solution))
+    elif written_answers.WRITTEN_TAG in tags:
+        written.append(written_answers.read_question(cell, index, where, solution))
+    else:
+        return False
+    return True
+
+
 def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exercise:
     """Parse the question and test cells of a solution (or generated exercise) notebook."""
     points: dict[str, float] = {}
     answers: dict[str, tuple[int, str]] = {}
     tests: dict[str, list[Test]] = {}
     wrong: list[WrongAnswer] = []
+    written: list[written_answers.WrittenQuestion] = []
     for index, cell in enumerate(notebook.cells):
         where = _where(path, index)
-        if WRONG_TAG in cell.metadata.get("tags", []):
-            wrong.append(_wrong_answer(cell, index, where, solution))
+        if _not_code_answer(cell, index, where, solution, wrong, written):
             continue
         if cell.cell_type != "code":
             continue
@@ -470,11 +488,27 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
             raise ValueError(f'{where}: solution markers need cell metadata {{"{METADATA_KEY}": '
                              '{"question": "q1", "points": 2}}.')
     questions = _questions(path, points, tests, solution)
+    if solution and not questions and not written:
+        raise ValueError(f"{path.name}: no solution cells; mark one with {BEGIN!r} ... {END!r} "
+                         f'and metadata {{"{METADATA_KEY}": {{"question": "q1", "points": 2}}}}.')
     _check_wrong_answers(path, answers, wrong)
+    _check_written(path, written, points)
     return Exercise(path=path, questions=tuple(
         Question(name=q.name, points=q.points, tests=q.tests, cell=answers[q.name][0],
                  wrong_answers=tuple(w for w in wrong if w.question == q.name))
-        for q in questions))
+        for q in questions), written=tuple(written))
+
+
+def _check_written(path: Path, written: list[written_answers.WrittenQuestion],
+                   points: dict[str, float]) -> None:
+    """Each written question has a name of its own."""
+    seen: set[str] = set()
+    for question in written:
+        if question.name in points or question.name in seen:
+            raise ValueError(f"{_where(path, question.cell)}: question {question.name!r} is "
+                             "asked twice; give each written answer a name of its own "
+                             "(w1, w2, ...).")
+        seen.add(question.name)
 
 
 def _check_wrong_answers(path: Path, answers: dict[str, tuple[int, str]],
@@ -529,9 +563,6 @@ def _questions(path: Path, points: dict[str, float], tests: dict[str, list[Test]
                                  "test's name identifies it in the grades.")
             seen[test.name] = test
         questions.append(Question(name=name, points=total, tests=tuple(found)))
-    if solution and not questions:
-        raise ValueError(f"{path.name}: no solution cells; mark one with {BEGIN!r} ... {END!r} "
-                         f'and metadata {{"{METADATA_KEY}": {{"question": "q1", "points": 2}}}}.')
     return tuple(questions)
 
 
@@ -672,6 +703,12 @@ def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
         tags = cell.metadata.get("tags", [])
         if HIDDEN_TAG in tags or WRONG_TAG in tags or INSTRUCTOR_TAG in tags:
             continue
+        if written_answers.WRITTEN_TAG in tags:
+            yield written_answers.student_cell(cell)
+            name = cell.metadata[METADATA_KEY]["question"]
+            yield nbformat.v4.new_code_cell(f'check("{name}")',
+                                            metadata=copy.deepcopy(SELFCHECK_METADATA))
+            continue
         metadata = _cell_metadata(cell)
         if cell.cell_type == "markdown":
             yield nbformat.v4.new_markdown_cell(cell.source, metadata=metadata)
@@ -687,7 +724,7 @@ def _generated_cells(solution_nb: nbformat.NotebookNode, source_name: str,
             if position == index:
                 yield nbformat.v4.new_code_cell(f'check("{question}")',
                                                 metadata=copy.deepcopy(SELFCHECK_METADATA))
-    if exercise.questions:
+    if exercise.questions or exercise.written:
         yield nbformat.v4.new_markdown_cell(
             "Summary of the public checks (the hidden tests are graded after you hand in).")
         yield nbformat.v4.new_code_cell("check_all()", metadata=copy.deepcopy(SELFCHECK_METADATA))

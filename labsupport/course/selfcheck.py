@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import labsupport
-from labsupport.course import authoring, runner
+from labsupport.course import authoring, runner, written
 
 PASS, FAIL, TODO = "✓", "✗", "…"
 _NOT_IMPLEMENTED = "not implemented yet: "
@@ -141,10 +141,40 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class WrittenCheck:
+    """A written answer as the saved notebook holds it: written yet or not (people grade it)."""
+
+    question: str
+    points: float
+    text: str
+    outcomes: tuple[runner.Outcome, ...] = ()
+    n_passed: int = 0
+    passed: bool = False
+
+    @property
+    def status(self) -> str:
+        """One phrase: still empty, or saved for review."""
+        return "still empty" if not self.text else "written (graded by a person)"
+
+    def lines(self) -> list[str]:
+        """One line saying where the answer stands."""
+        if not self.text:
+            return [f"{self.question} {TODO} your written answer is still empty: write it in the "
+                    "cell in place of the placeholder, then save the notebook (the check reads "
+                    "the saved file)"]
+        words = len(self.text.split())
+        return [f"{self.question} {PASS} written answer saved ({words} words); a person grades "
+                "it after you hand in"]
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines())
+
+
+@dataclass(frozen=True)
 class Summary:
     """Every question's public checks: a small table (its ``repr``)."""
 
-    results: tuple[CheckResult, ...]
+    results: tuple[CheckResult | WrittenCheck, ...]
 
     @property
     def passed(self) -> bool:
@@ -212,17 +242,29 @@ class Checker:
         # Read on every call: the file is small, and a rebuilt exercise is picked up at once.
         return authoring.load_public_tests(find_exercise(self.exercise))
 
+    def _written(self, exercise: authoring.Exercise) -> tuple[WrittenCheck, ...]:
+        answers = written.answers_of(authoring.read_notebook(exercise.path))
+        return tuple(WrittenCheck(q.name, q.points, answers.get(q.name, ""))
+                     for q in exercise.written)
+
     def _run(self, question: authoring.Question) -> CheckResult:
         outcomes = tuple(runner.run_test(test, self.namespace) for test in question.public_tests)
         return CheckResult(question.name, question.points, outcomes)
 
-    def check(self, question: str) -> CheckResult:
-        """Run the public tests of ``question`` (e.g. ``"q1"``) on the notebook as it is now."""
-        return self._run(self._questions().question(question))
+    def check(self, question: str) -> CheckResult | WrittenCheck:
+        """Run the public tests of ``question`` (e.g. ``"q1"``) on the notebook as it is now;
+        for a written answer (``"w1"``), say whether the saved notebook holds one."""
+        exercise = self._questions()
+        for found in self._written(exercise) if exercise.written else ():
+            if found.question == question:
+                return found
+        return self._run(exercise.question(question))
 
     def check_all(self) -> Summary:
-        """Run every question's public tests and return the table."""
-        return Summary(tuple(self._run(question) for question in self._questions().questions))
+        """Run every question's public tests, see every written answer, return the table."""
+        exercise = self._questions()
+        return Summary(tuple(self._run(question) for question in exercise.questions)
+                       + self._written(exercise))
 
     def __repr__(self) -> str:
         return f"Checker({str(self.exercise)!r})"
