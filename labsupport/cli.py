@@ -37,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Course tooling registers its subcommands below, one call per module. Imported here, not at
     # the top: `labsupport model ...` (one process per CI step) does not pay for nbformat.
     # pylint: disable-next=import-outside-toplevel
-    from labsupport.course import commands as course_commands, grading
+    from labsupport.course import commands as course_commands, grading, review
     course_commands.register(commands)
     grading.register(commands)
+    review.register(commands)
     return parser
 
 

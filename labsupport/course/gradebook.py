@@ -80,6 +80,9 @@ class SubmissionResult:
         Problems worth telling the student (cells that raised or timed out).
     fingerprint
         Hash of the submission, solution and limits: a re-run skips an unchanged submission.
+    written
+        ``(question, text)`` of each written answer in the notebook (:mod:`.written`): plain
+        text, never executed, graded by people on the review page.
     """
 
     student: str
@@ -91,6 +94,7 @@ class SubmissionResult:
     tests: tuple[TestResult, ...]
     notes: tuple[str, ...]
     fingerprint: str
+    written: tuple[tuple[str, str], ...] = ()
 
     @property
     def score(self) -> float:
@@ -123,6 +127,7 @@ class SubmissionResult:
         data["questions"] = tuple((name, float(points)) for name, points in data["questions"])
         data["tests"] = tuple(TestResult(**test) for test in data["tests"])
         data["notes"] = tuple(data["notes"])
+        data["written"] = tuple((name, text) for name, text in data.get("written", ()))
         return cls(**data)
 
 

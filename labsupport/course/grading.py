@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from labsupport.course import authoring, gradebook, runner
+from labsupport.course import authoring, gradebook, runner, written
 from labsupport.course.gradebook import SubmissionResult, TestResult
 from labsupport.course.proxy import KernelNamespace
 from labsupport.course.sandbox import (DEFAULT_UID_BASE, Isolation, KernelGone, Limits, Sandbox,
@@ -406,13 +406,16 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
     questions = tuple((q.name, q.points) for q in exercise.questions)
     relative = "" if submission.path is None else submission.path.name
     print_name = submission.solution.name
+    answers: dict[str, str] = {}
 
     def result(status: str, reason: str, tests: tuple[TestResult, ...],
                notes: Sequence[str] = ()) -> SubmissionResult:
         all_notes = ((submission.note,) if submission.note else ()) + tuple(notes)
         return _stored(SubmissionResult(submission.student, print_name, relative, status, reason,
                                         questions, tests, all_notes,
-                                        fingerprint(submission, limits)))
+                                        fingerprint(submission, limits),
+                                        tuple((q.name, answers.get(q.name, ""))
+                                              for q in exercise.written)))
 
     if submission.path is None:
         reason = f"no notebook found for {print_name}"
@@ -424,6 +427,7 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
         notebook = _read_submission(submission.path)
     except (ValueError, OSError) as error:
         return result("invalid", str(error), _zero(exercise, str(error)))
+    answers.update(written.answers_of(notebook))  # text only: people grade it, nothing runs it
     timed_out = False
     try:
         box = kernels.take() if kernels is not None else Sandbox(limits, isolation)

@@ -1,0 +1,607 @@
+"""Reviewing written answers: a store of scores in SQLite and a small page for teaching assistants.
+
+``labsupport grade`` keeps each student's written answers (:mod:`.written`) in the stored
+results. ``labsupport review GRADING_DIR`` loads them into ``GRADING_DIR/review.sqlite`` and
+serves a page on a loopback port, behind a token printed with its URL: question by question,
+each answer rendered as safe Markdown (:func:`render_answer`), the rubric's items to tick, the
+points, a comment, previous and next. Several assistants may review at once: the database is
+in WAL mode, every save is one short transaction, every score records who saved it and when, and
+a save over a score someone else changed since the page was opened still wins but says whose
+edit it replaced (the history table keeps both).
+
+Nothing a student wrote runs: answers are escaped, links to anything but http(s) and mailto are
+disabled, and every page is served with a Content-Security-Policy that allows no script and
+no request outside the page's own origin. The same store exports a self-contained HTML file of
+every answer and a CSV of the scores, and imports that CSV back, for reviewers without the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import hmac
+import html
+import io
+import math
+import secrets
+import socket
+import sqlite3
+import sys
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mistune
+
+from labsupport.course import authoring, gradebook, written
+
+#: The database's file name inside the grading folder.
+DATABASE = "review.sqlite"
+#: The columns of the scores CSV (export and import).
+CSV_COLUMNS = ("exercise", "question", "student", "points", "max", "ticked", "comment",
+               "grader", "saved_at", "version")
+#: Every page's Content-Security-Policy: no script, nothing fetched from elsewhere.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+_COOKIE = "review_token"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    exercise TEXT NOT NULL, question TEXT NOT NULL, student TEXT NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (exercise, question, student));
+CREATE TABLE IF NOT EXISTS scores (
+    exercise TEXT NOT NULL, question TEXT NOT NULL, student TEXT NOT NULL,
+    points REAL NOT NULL, ticked TEXT NOT NULL, comment TEXT NOT NULL,
+    grader TEXT NOT NULL, saved_at TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (exercise, question, student));
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, exercise TEXT NOT NULL, question TEXT NOT NULL,
+    student TEXT NOT NULL, points REAL NOT NULL, ticked TEXT NOT NULL, comment TEXT NOT NULL,
+    grader TEXT NOT NULL, saved_at TEXT NOT NULL, replaced TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Score:
+    """A written answer's score as last saved.
+
+    Attributes
+    ----------
+    exercise, question, student
+        Which answer.
+    points : float
+        The points given.
+    ticked : tuple of int
+        The rubric items ticked (indices into the question's rubric).
+    comment : str
+        The reviewer's comment to the student.
+    grader, saved_at
+        Who saved it, and when (UTC, ISO 8601).
+    version : int
+        How many times it has been saved (1 for the first).
+    """
+
+    exercise: str
+    question: str
+    student: str
+    points: float
+    ticked: tuple[int, ...]
+    comment: str
+    grader: str
+    saved_at: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a save did: the score now stored, and whose newer edit it replaced (``""``: none)."""
+
+    score: Score
+    replaced: str
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _ticked_text(ticked: Iterable[int]) -> str:
+    return ";".join(str(i) for i in sorted(set(ticked)))
+
+
+def _ticked_of(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(";") if part.strip())
+
+
+class ReviewStore:
+    """The scores of written answers, in an SQLite database shared by every reviewer.
+
+    Parameters
+    ----------
+    path : Path
+        The database file (created with its tables when missing).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute("PRAGMA synchronous = FULL")  # a committed score survives a crash
+        return connection
+
+    def load_answers(self, answers: Iterable[tuple[str, str, str, str]]) -> int:
+        """Store ``(exercise, question, student, text)`` answers (a regrade's new text replaces
+        the old; scores are kept). Returns how many answers the store holds."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                "INSERT INTO answers VALUES (?, ?, ?, ?) ON CONFLICT (exercise, question, "
+                "student) DO UPDATE SET text = excluded.text", list(answers))
+            connection.execute("COMMIT")
+            return connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def students(self, exercise: str, question: str) -> list[str]:
+        """The students with an answer to ``question``, sorted."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT student FROM answers WHERE exercise = ? AND question = ? "
+                "ORDER BY student", (exercise, question)).fetchall()
+        return [row[0] for row in rows]
+
+    def answer(self, exercise: str, question: str, student: str) -> str:
+        """The text ``student`` wrote (``""``: nothing); KeyError when there is no such answer."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT text FROM answers WHERE exercise = ? AND question = ? AND student = ?",
+                (exercise, question, student)).fetchone()
+        if row is None:
+            raise KeyError(f"no answer of {student!r} to {exercise} {question}")
+        return row[0]
+
+    def score(self, exercise: str, question: str, student: str) -> Score | None:
+        """The saved score of one answer, or None while nobody has scored it."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
+                (exercise, question, student)).fetchone()
+        return None if row is None else _score(row)
+
+    def scores(self) -> list[Score]:
+        """Every saved score, by exercise, question and student."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT * FROM scores ORDER BY exercise, question, student").fetchall()
+        return [_score(row) for row in rows]
+
+    def save(self, key: tuple[str, str, str], points: float, ticked: Iterable[int],
+             comment: str, grader: str, seen_version: int) -> Saved:
+        """Save a score for ``key`` = ``(exercise, question, student)``.
+
+        ``seen_version`` is the version the reviewer's page showed (0: none). When the stored
+        version is newer, someone else saved in between: this save still wins (last write
+        wins), and :attr:`Saved.replaced` names the edit it replaced, which the history keeps.
+        """
+        if not isinstance(points, (int, float)) or isinstance(points, bool) \
+                or not math.isfinite(points) or points < 0:
+            raise ValueError(f"points must be a number of at least 0, got {points!r}.")
+        if not grader.strip():
+            raise ValueError("say who is grading (a name or initials): every score records it.")
+        exercise, question, student = key
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if connection.execute("SELECT 1 FROM answers WHERE exercise = ? AND question = ? "
+                                      "AND student = ?", key).fetchone() is None:
+                    raise KeyError(f"no answer of {student!r} to {exercise} {question}")
+                row = connection.execute(
+                    "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
+                    key).fetchone()
+                before = None if row is None else _score(row)
+                version = 1 if before is None else before.version + 1
+                replaced = ""
+                if before is not None and before.version != seen_version:
+                    replaced = (f"{before.grader}'s score of {gradebook.number(before.points)} "
+                                f"saved at {before.saved_at}")
+                score = Score(exercise, question, student, float(points), tuple(sorted(set(
+                    ticked))), comment.strip(), grader.strip(), _now(), version)
+                connection.execute(
+                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (exercise, question, student, score.points, _ticked_text(score.ticked),
+                     score.comment, score.grader, score.saved_at, version))
+                connection.execute(
+                    "INSERT INTO history (exercise, question, student, points, ticked, comment, "
+                    "grader, saved_at, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (exercise, question, student, score.points, _ticked_text(score.ticked),
+                     score.comment, score.grader, score.saved_at, replaced))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return Saved(score, replaced)
+
+    def history(self) -> list[dict[str, object]]:
+        """Every save ever made, oldest first (what a replaced edit was, and who made it)."""
+        with self._connect() as connection:
+            connection.row_factory = sqlite3.Row
+            rows = connection.execute("SELECT * FROM history ORDER BY id").fetchall()
+        return [dict(row) for row in rows]
+
+    def progress(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """``(exercise, question)`` -> (answers scored, answers), for every question with one."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT a.exercise, a.question, COUNT(s.student), COUNT(*) FROM answers a "
+                "LEFT JOIN scores s USING (exercise, question, student) "
+                "GROUP BY a.exercise, a.question ORDER BY a.exercise, a.question").fetchall()
+        return {(e, q): (scored, total) for e, q, scored, total in rows}
+
+
+def _score(row: tuple) -> Score:
+    exercise, question, student, points, ticked, comment, grader, saved_at, version = row
+    return Score(exercise, question, student, points, _ticked_of(ticked), comment, grader,
+                 saved_at, version)
+
+
+# --- what the page shows ------------------------------------------------------------------------
+
+_MARKDOWN = mistune.create_markdown(escape=True, plugins=["strikethrough", "table"])
+
+
+def render_answer(text: str) -> str:
+    """A student's Markdown as inert HTML: raw HTML escaped, javascript:/data: links disabled
+    (mistune's safe URLs), so nothing in it can run or load."""
+    if not text.strip():
+        return "<p><em>(no answer)</em></p>"
+    return _MARKDOWN(text)
+
+
+def _pseudonym(student: str, exercise: str) -> str:
+    digest = hashlib.sha256(f"{exercise}\0{student}".encode("utf-8", "surrogateescape"))
+    return f"answer {digest.hexdigest()[:6]}"
+
+
+@dataclass(frozen=True)
+class Questions:
+    """The written questions under review, by ``(exercise, question)``."""
+
+    found: Mapping[tuple[str, str], written.WrittenQuestion]
+
+    @classmethod
+    def from_solutions(cls, solutions: Iterable[Path]) -> Questions:
+        """Read the written questions (with rubrics) of each solution notebook."""
+        found = {}
+        for path in solutions:
+            for question in authoring.load_exercise(path).written:
+                found[(Path(path).name, question.name)] = question
+        return cls(found)
+
+
+def load_results(store: ReviewStore, grading_dir: Path, questions: Questions) -> int:
+    """Put every stored result's written answers (of the questions known) into ``store``."""
+    return store.load_answers(
+        (result.exercise, name, result.student, text)
+        for result in gradebook.read_results(grading_dir)
+        for name, text in result.written if (result.exercise, name) in questions.found)
+
+
+def points_for(question: written.WrittenQuestion, ticked: Iterable[int]) -> float:
+    """The points of the rubric items ticked."""
+    return sum(question.rubric[i].points for i in set(ticked))
+
+
+_STYLE = """body{font:16px/1.5 system-ui,sans-serif;max-width:58rem;margin:1.5rem auto;
+padding:0 1rem}
+.answer{border:1px solid #bbb;border-radius:6px;padding:.5rem 1rem;background:#fafafa}
+.note{background:#fff3cd;border:1px solid #e0c36a;padding:.5rem 1rem;border-radius:6px}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .6rem}
+label{display:block;margin:.2rem 0}textarea{width:100%;min-height:5rem}nav a{margin-right:1rem}"""
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}"
+            f"</title><style>{_STYLE}</style></head><body>{body}</body></html>")
+
+
+def _answer_page(key: tuple[str, str], position: int, students: list[str], text: str,
+                 score: Score | None, question: written.WrittenQuestion, view: dict) -> str:
+    exercise, name = key
+    student = students[position]
+    who = _pseudonym(student, exercise) if view["anonymous"] else student
+    base = f"/answer/{urllib.parse.quote(exercise)}/{urllib.parse.quote(name)}"
+    items = "".join(
+        f"<label><input type=checkbox name=item value={i}"
+        f"{' checked' if score and i in score.ticked else ''}> {html.escape(item.item)} "
+        f"({gradebook.number(item.points)})</label>" for i, item in enumerate(question.rubric))
+    saved = ("<p>Not scored yet.</p>" if score is None else
+             f"<p>Scored {gradebook.number(score.points)} by {html.escape(score.grader)} at "
+             f"{html.escape(score.saved_at)} (version {score.version}).</p>")
+    note = (f"<p class=note>Saved. It replaced {html.escape(view['replaced'])}: both are in the "
+            "history.</p>" if view.get("replaced") else "")
+    nav = []
+    if position > 0:
+        nav.append(f"<a href='{base}/{position - 1}'>previous</a>")
+    if position + 1 < len(students):
+        nav.append(f"<a href='{base}/{position + 1}'>next</a>")
+    points = "" if score is None else gradebook.number(score.points)
+    body = (f"<nav><a href='/'>all questions</a>{''.join(nav)}</nav>"
+            f"<h1>{html.escape(exercise)} {html.escape(name)}: {html.escape(who)}</h1>"
+            f"<p>Answer {position + 1} of {len(students)}.</p>{note}"
+            f"<div class=answer>{render_answer(text)}</div>"
+            f"<details><summary>Model answer</summary>{render_answer(question.model_answer)}"
+            f"</details>{saved}"
+            f"<form method=post action='{base}/{position}'>"
+            f"<fieldset><legend>Rubric (out of {gradebook.number(question.points)})</legend>"
+            f"{items}</fieldset>"
+            f"<label>Points (empty: the items ticked) <input name=points value='{points}' "
+            f"inputmode=decimal></label>"
+            f"<label>Comment to the student <textarea name=comment>"
+            f"{html.escape(score.comment if score else '')}</textarea></label>"
+            f"<label>Your name <input name=grader required value='{html.escape(view['grader'])}'>"
+            f"</label><input type=hidden name=version value={score.version if score else 0}>"
+            f"<input type=hidden name=csrf value='{view['csrf']}'>"
+            f"<button name=then value=stay>Save</button> "
+            f"<button name=then value=next>Save and next</button></form>")
+    return _page(f"{exercise} {name}", body)
+
+
+def _index_page(store: ReviewStore, questions: Questions) -> str:
+    rows = []
+    for (exercise, name), (scored, total) in store.progress().items():
+        if (exercise, name) not in questions.found:
+            continue
+        link = f"/answer/{urllib.parse.quote(exercise)}/{urllib.parse.quote(name)}/0"
+        rows.append(f"<tr><td>{html.escape(exercise)}</td><td><a href='{link}'>"
+                    f"{html.escape(name)}</a></td><td>{scored} / {total}</td></tr>")
+    table = ("<table><tr><th>exercise</th><th>question</th><th>scored</th></tr>"
+             f"{''.join(rows)}</table>" if rows else "<p>No written answers to review.</p>")
+    return _page("Written answers", f"<h1>Written answers</h1>{table}")
+
+
+def _form(body: bytes) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def _parse_points(text: str, question: written.WrittenQuestion, ticked: list[int]) -> float:
+    if not text.strip():
+        return points_for(question, ticked)
+    try:
+        points = float(text.replace(",", "."))
+    except ValueError:
+        raise ValueError(f"points must be a number, got {text!r}") from None
+    if not 0 <= points <= question.points:
+        raise ValueError(f"points must lie between 0 and {gradebook.number(question.points)}, "
+                         f"got {gradebook.number(points)}")
+    return points
+
+
+def create_app(store: ReviewStore, questions: Questions, token: str, anonymous: bool = False):
+    """The review page as a Starlette app; every request needs ``token`` (query or cookie)."""
+    # Imported here: only the page needs the web framework.
+    # pylint: disable=import-outside-toplevel
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, RedirectResponse, Response
+    from starlette.routing import Route
+
+    csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
+
+    def allowed(request: Request) -> bool:
+        given = request.query_params.get("token") or request.cookies.get(_COOKIE, "")
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def respond(content: str, status: int = 200, remember: bool = False) -> Response:
+        response = HTMLResponse(content, status_code=status, headers={
+            "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+        if remember:
+            response.set_cookie(_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    def denied() -> Response:
+        return respond(_page("Token needed", "<p>Open the URL with <code>?token=...</code> that "
+                                             "<code>labsupport review</code> printed.</p>"), 403)
+
+    async def index(request: Request) -> Response:
+        if not allowed(request):
+            return denied()
+        return respond(_index_page(store, questions), remember=True)
+
+    async def answer(request: Request) -> Response:
+        if not allowed(request):
+            return denied()
+        key = (request.path_params["exercise"], request.path_params["question"])
+        question = questions.found.get(key)
+        students = store.students(*key) if question else []
+        position = request.path_params["position"]
+        if not students or not 0 <= position < len(students):
+            return respond(_page("Not found", "<p>No such answer.</p>"), 404)
+        view = {"anonymous": anonymous, "csrf": csrf,
+                "grader": request.cookies.get("grader", ""), "replaced": ""}
+        if request.method == "POST":
+            form = _form(await request.body())
+            if not hmac.compare_digest(form.get("csrf", [""])[0], csrf):
+                return denied()
+            ticked = [int(i) for i in form.get("item", []) if i.isdigit()
+                      and int(i) < len(question.rubric)]
+            grader = form.get("grader", [""])[0]
+            try:
+                points = _parse_points(form.get("points", [""])[0], question, ticked)
+                saved = store.save((*key, students[position]), points, ticked,
+                                   form.get("comment", [""])[0], grader,
+                                   int(form.get("version", ["0"])[0] or 0))
+            except ValueError as error:
+                return respond(_page("Not saved", f"<p class=note>Not saved: "
+                                                  f"{html.escape(str(error))}. Go back and fix "
+                                                  "it.</p>"), 400)
+            if form.get("then", [""])[0] == "next" and position + 1 < len(students) \
+                    and not saved.replaced:
+                target = (f"/answer/{urllib.parse.quote(key[0])}/{urllib.parse.quote(key[1])}/"
+                          f"{position + 1}")
+                response = RedirectResponse(target, status_code=303)
+                response.set_cookie("grader", grader.strip(), samesite="strict")
+                return response
+            view.update(grader=grader.strip(), replaced=saved.replaced)
+        page = _answer_page(key, position, students, store.answer(*key, students[position]),
+                            store.score(*key, students[position]), question, view)
+        response = respond(page, remember=True)
+        if view["grader"]:
+            response.set_cookie("grader", view["grader"], samesite="strict")
+        return response
+
+    return Starlette(routes=[
+        Route("/", index),
+        Route("/answer/{exercise}/{question}/{position:int}", answer, methods=["GET", "POST"]),
+    ])
+
+
+def serve(app, port: int = 0, announce=print) -> None:  # pragma: no cover - runs until stopped
+    """Serve ``app`` on 127.0.0.1 (``port`` 0: a free one), announcing the URL once bound."""
+    import uvicorn  # pylint: disable=import-outside-toplevel
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    announce(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[sock])
+
+
+# --- the offline path ---------------------------------------------------------------------------
+
+
+def export_html(store: ReviewStore, questions: Questions, anonymous: bool = False) -> str:
+    """Every answer, with the rubric and the score so far, as one self-contained, inert page."""
+    parts = ["<h1>Written answers</h1>"]
+    for key, question in sorted(questions.found.items()):
+        parts.append(f"<h2>{html.escape(key[0])} {html.escape(key[1])} "
+                     f"({gradebook.number(question.points)} points)</h2><ol>" + "".join(
+                         f"<li>{html.escape(item.item)} ({gradebook.number(item.points)})</li>"
+                         for item in question.rubric) + "</ol>")
+        for student in store.students(*key):
+            who = _pseudonym(student, key[0]) if anonymous else student
+            score = store.score(*key, student)
+            shown = "not scored" if score is None else \
+                f"{gradebook.number(score.points)} by {score.grader}"
+            parts.append(f"<h3>{html.escape(who)} — {html.escape(shown)}</h3><div class=answer>"
+                         f"{render_answer(store.answer(*key, student))}</div>")
+    page = _page("Written answers", "".join(parts))
+    return page.replace("<head>", f"<head><meta http-equiv=Content-Security-Policy "
+                                  f"content=\"{CSP}\">", 1)
+
+
+def export_csv(store: ReviewStore, questions: Questions) -> str:
+    """One row per answer: its score so far (empty when none), for editing in a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for key, question in sorted(questions.found.items()):
+        for student in store.students(*key):
+            score = store.score(*key, student)
+            writer.writerow([gradebook.csv_cell(key[0]), gradebook.csv_cell(key[1]),
+                             gradebook.csv_student(student),
+                             "" if score is None else gradebook.number(score.points),
+                             gradebook.number(question.points),
+                             "" if score is None else _ticked_text(score.ticked),
+                             gradebook.csv_cell(score.comment) if score else "",
+                             gradebook.csv_cell(score.grader) if score else "",
+                             score.saved_at if score else "", score.version if score else 0])
+    return out.getvalue()
+
+
+def import_csv(store: ReviewStore, questions: Questions, text: str,
+               grader: str = "") -> list[str]:
+    """Save every row of an edited :func:`export_csv` file that has points; returns one line per
+    save that replaced an edit made since the export. ValueError names a bad row."""
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+        raise ValueError(f"the CSV's header must be {','.join(CSV_COLUMNS)}, got "
+                         f"{','.join(reader.fieldnames or ())}.")
+    notes = []
+    for line, row in enumerate(reader, start=2):
+        key = (gradebook.student_from_csv(row["exercise"]),
+               gradebook.student_from_csv(row["question"]),
+               gradebook.student_from_csv(row["student"]))
+        question = questions.found.get(key[:2])
+        if question is None:
+            raise ValueError(f"row {line}: no written question {key[1]!r} in {key[0]!r}.")
+        if not row["points"].strip():
+            continue
+        try:
+            ticked = list(_ticked_of(row["ticked"]))
+            points = _parse_points(row["points"], question, ticked)
+            if any(not 0 <= i < len(question.rubric) for i in ticked):
+                raise ValueError(f"ticked items must lie in 0..{len(question.rubric) - 1}")
+            saved = store.save(key, points, ticked,
+                               gradebook.student_from_csv(row["comment"]),
+                               grader or gradebook.student_from_csv(row["grader"]),
+                               int(row["version"] or 0))
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"row {line}: {error}") from None
+        if saved.replaced:
+            notes.append(f"row {line}: {key[2]}'s {key[1]} replaced {saved.replaced}")
+    return notes
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def _run_review(args: argparse.Namespace) -> int:
+    grading_dir = args.grading_dir
+    try:
+        exercises = sorted({result.exercise for result in gradebook.read_results(grading_dir)})
+        solutions = [args.root / authoring.SOLUTIONS / name for name in exercises]
+        missing = [str(path) for path in solutions if not path.is_file()]
+        if missing:
+            raise ValueError(f"no solution notebook {', '.join(missing)} (run from the lab's top "
+                             "folder or pass --root)")
+        questions = Questions.from_solutions(solutions)
+        store = ReviewStore(grading_dir / DATABASE)
+        count = load_results(store, grading_dir, questions)
+        if args.import_csv:
+            for note in import_csv(store, questions,
+                                   args.import_csv.read_text(encoding="utf-8"), args.grader):
+                print(f"note: {note}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.export:
+        args.export.write_text(export_html(store, questions, args.anonymous), encoding="utf-8")
+        print(f"wrote {args.export}")
+    if args.csv:
+        args.csv.write_text(export_csv(store, questions), encoding="utf-8")
+        print(f"wrote {args.csv}")
+    if args.export or args.csv or args.import_csv:
+        return 0
+    token = secrets.token_urlsafe(24)
+    app = create_app(store, questions, token, anonymous=args.anonymous)
+    print(f"{count} written answers in {grading_dir / DATABASE}")
+    serve(app, args.port, lambda port: print(
+        f"Review page: http://127.0.0.1:{port}/?token={token}  (Ctrl-C stops it)", flush=True))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable=protected-access
+    """Add ``labsupport review`` to the command's sub-parsers."""
+    parser = subparsers.add_parser(
+        "review", help="score written answers on a local page (or export/import them)")
+    parser.add_argument("grading_dir", type=Path, metavar="GRADING_DIR",
+                        help="the folder `labsupport grade -o` wrote")
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="the lab's top folder, holding solutions/ (default: current one)")
+    parser.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    parser.add_argument("--anonymous", action="store_true",
+                        help="hide student ids on the page and in the export")
+    parser.add_argument("--export", type=Path, metavar="HTML",
+                        help="write every answer to one HTML file instead of serving the page")
+    parser.add_argument("--csv", type=Path, metavar="CSV",
+                        help="write the scores so far to a CSV to edit offline")
+    parser.add_argument("--import", dest="import_csv", type=Path, metavar="CSV",
+                        help="save the scores of an edited CSV")
+    parser.add_argument("--grader", default="",
+                        help="who is importing (default: the CSV's grader column)")
+    parser.set_defaults(handler=_run_review)

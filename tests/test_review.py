@@ -1,0 +1,243 @@
+"""The written-answer review (labsupport.course.review): the SQLite store under several
+writers and a killed process, the page (token, rubric, saves, inert answers), and the CSV
+round trip."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from labsupport.course import review, written
+
+QUESTION = written.WrittenQuestion(
+    "w1", 3.0, (written.RubricItem("names the failed check", 1.0),
+                written.RubricItem("gives the numbers", 1.0),
+                written.RubricItem("says what happens next", 1.0)), "The error rate.", 5)
+QUESTIONS = review.Questions({("06_x.ipynb", "w1"): QUESTION})
+ANSWERS = {
+    "ana": "The **error rate** was 3 %.",
+    "bo": "<script>document.title='owned'</script>\n\n[click](javascript:alert(1))\n\n"
+          "![x](https://tracker.example/p.png)\n\n<img src=x onerror=alert(1)>",
+    "cy": "",
+}
+
+
+@pytest.fixture(name="store")
+def fixture_store(tmp_path) -> review.ReviewStore:
+    """A store holding three answers to one question."""
+    store = review.ReviewStore(tmp_path / review.DATABASE)
+    store.load_answers(("06_x.ipynb", "w1", student, text) for student, text in ANSWERS.items())
+    return store
+
+
+KEY = ("06_x.ipynb", "w1", "ana")
+
+
+def test_a_save_records_who_and_when_and_counts_versions(store):
+    first = store.save(KEY, 2, [0, 1], " Good. ", "ta1", 0)
+    assert first.replaced == ""
+    assert (first.score.points, first.score.ticked, first.score.comment, first.score.grader,
+            first.score.version) == (2.0, (0, 1), "Good.", "ta1", 1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", first.score.saved_at)
+    second = store.save(KEY, 3, [0, 1, 2], "", "ta1", 1)
+    assert second.replaced == "" and second.score.version == 2
+    assert store.progress() == {("06_x.ipynb", "w1"): (1, 3)}
+
+
+def test_two_reviewers_on_one_answer_lose_nothing_silently(store):
+    store.save(KEY, 1, [0], "first look", "ta1", 0)
+    # ta2 and ta3 both opened the page at version 1; ta2 saves first, then ta3.
+    store.save(KEY, 2, [0, 1], "ta2's view", "ta2", 1)
+    late = store.save(KEY, 3, [0, 1, 2], "ta3's view", "ta3", 1)
+    assert late.replaced.startswith("ta2's score of 2 saved at ")
+    assert store.score(*KEY).grader == "ta3"
+    assert [(h["grader"], h["comment"], bool(h["replaced"])) for h in store.history()] == [
+        ("ta1", "first look", False), ("ta2", "ta2's view", False), ("ta3", "ta3's view", True)]
+
+
+@pytest.mark.parametrize("points, grader, key, error", [
+    (-1, "ta", KEY, ValueError), (float("nan"), "ta", KEY, ValueError),
+    (1, " ", KEY, ValueError), (1, "ta", ("06_x.ipynb", "w1", "zed"), KeyError)])
+def test_a_bad_save_is_refused_and_changes_nothing(store, points, grader, key, error):
+    with pytest.raises(error):
+        store.save(key, points, [], "", grader, 0)
+    assert store.scores() == [] and store.history() == []
+
+
+def _hammer(path: str, student: str, grader: str, count: int) -> None:
+    store = review.ReviewStore(path)
+    for version in range(count):
+        store.save(("06_x.ipynb", "w1", student), version % 4, [], f"{grader} {version}",
+                   grader, -1)
+
+
+def test_concurrent_writers_in_other_processes_all_commit(store):
+    """Three processes save 40 times each, two of them on the same answer."""
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_hammer, args=(str(store.path), student, grader, 40))
+               for student, grader in (("ana", "ta1"), ("ana", "ta2"), ("bo", "ta3"))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    assert len(store.history()) == 120
+    assert store.score("06_x.ipynb", "w1", "ana").version == 80
+    assert store.score("06_x.ipynb", "w1", "bo").version == 40
+
+
+KILLED = """
+import os, sys
+from labsupport.course import review
+store = review.ReviewStore(sys.argv[1])
+store.save(("06_x.ipynb", "w1", "ana"), 2, [0, 1], "kept", "ta1", 0)
+print("saved", flush=True)
+sys.stdin.read()  # wait to be killed
+"""
+
+
+def test_a_killed_process_loses_nothing_it_committed(store):
+    environment = {**os.environ, "PYTHONPATH": str(Path(review.__file__).parents[2])}
+    with subprocess.Popen([sys.executable, "-c", KILLED, str(store.path)], env=environment,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout.readline() == "saved\n"
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        finally:
+            process.kill()
+    assert store.score(*KEY).comment == "kept"
+
+
+@pytest.fixture(name="client")
+def fixture_client(store) -> TestClient:
+    """The review page on the store, token "t0k"."""
+    return TestClient(review.create_app(store, QUESTIONS, "t0k"))
+
+
+def test_the_page_needs_the_token_then_remembers_it(client):
+    assert client.get("/").status_code == 403
+    assert client.get("/?token=wrong").status_code == 403
+    page = client.get("/?token=t0k")
+    assert page.status_code == 200 and "0 / 3" in page.text
+    assert client.get("/answer/06_x.ipynb/w1/0").status_code == 200  # the cookie now
+
+
+def test_a_student_answer_is_shown_inert(client):
+    client.get("/?token=t0k")
+    page = client.get("/answer/06_x.ipynb/w1/1")
+    assert page.headers["content-security-policy"] == review.CSP
+    assert "script-src" not in review.CSP and "default-src 'none'" in review.CSP
+    assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+    assert "javascript:" not in page.text and '<a href="#harmful-link">click</a>' in page.text
+    assert "<img src=x" not in page.text and "&lt;img src=x onerror" in page.text
+    # A picture from elsewhere stays in the page, but the policy allows images from 'self' only.
+    assert '<img src="https://tracker.example/p.png"' in page.text
+    assert "img-src 'self'" in review.CSP
+    assert "<strong>error rate</strong>" in client.get("/answer/06_x.ipynb/w1/0").text
+
+
+def test_ticking_items_saves_their_points_and_moves_on(client, store):
+    client.get("/?token=t0k")
+    form = client.get("/answer/06_x.ipynb/w1/0").text
+    csrf = re.search(r"name=csrf value='([0-9a-f]+)'", form).group(1)
+    moved = client.post("/answer/06_x.ipynb/w1/0", data={
+        "item": ["0", "2"], "points": "", "comment": "Name the number.", "grader": "ta1",
+        "version": "0", "csrf": csrf, "then": "next"}, follow_redirects=False)
+    assert moved.status_code == 303 and moved.headers["location"].endswith("/w1/1")
+    score = store.score(*KEY)
+    assert (score.points, score.ticked, score.comment) == (2.0, (0, 2), "Name the number.")
+    again = client.get("/answer/06_x.ipynb/w1/0").text
+    assert "Scored 2 by ta1" in again and "value=0 checked" in again
+    assert "value=1 checked" not in again and "Name the number." in again
+    assert client.post("/answer/06_x.ipynb/w1/0", data={
+        "points": "9", "grader": "ta1", "version": "1", "csrf": csrf}).status_code == 400
+    assert client.post("/answer/06_x.ipynb/w1/0", data={
+        "points": "1", "grader": "ta1", "version": "1", "csrf": "forged"}).status_code == 403
+    assert store.score(*KEY).version == 1
+
+
+def test_a_save_over_a_newer_edit_says_whose_it_replaced(client, store):
+    client.get("/?token=t0k")
+    csrf = re.search(r"name=csrf value='([0-9a-f]+)'",
+                     client.get("/answer/06_x.ipynb/w1/0").text).group(1)
+    store.save(KEY, 1, [0], "", "ta2", 0)
+    page = client.post("/answer/06_x.ipynb/w1/0", data={
+        "item": ["0", "1"], "grader": "ta1", "version": "0", "csrf": csrf, "then": "next"})
+    assert page.status_code == 200, "a replacing save stays on the page to say so"
+    assert "It replaced ta2&#x27;s score of 1" in page.text
+
+
+def test_anonymous_mode_hides_the_ids(store):
+    client = TestClient(review.create_app(store, QUESTIONS, "t0k", anonymous=True))
+    page = client.get("/answer/06_x.ipynb/w1/0?token=t0k").text
+    assert "ana" not in page and re.search(r"answer [0-9a-f]{6}", page)
+    assert "ana" not in review.export_html(store, QUESTIONS, anonymous=True)
+
+
+def test_scores_round_trip_through_the_csv(store):
+    store.save(KEY, 2, [0, 1], "=HYPERLINK(\"x\")", "ta1", 0)
+    exported = review.export_csv(store, QUESTIONS)
+    lines = exported.splitlines()
+    assert lines[0] == ",".join(review.CSV_COLUMNS)
+    assert lines[1].startswith("06_x.ipynb,w1,ana,2,3,0;1,\"'=HYPERLINK(\"\"x\"\")\",ta1,")
+    edited = exported.replace("\n06_x.ipynb,w1,bo,,3,,,,,0", "\n06_x.ipynb,w1,bo,1,3,2,ok,,,0")
+    assert not review.import_csv(store, QUESTIONS, edited, grader="ta9")
+    assert store.score("06_x.ipynb", "w1", "bo").ticked == (2,)
+    assert store.score(*KEY).comment == "=HYPERLINK(\"x\")", "the ' guard is removed again"
+    assert store.score(*KEY).version == 2
+    store.save(KEY, 0, [], "", "ta2", 2)  # an edit after the export
+    assert review.import_csv(store, QUESTIONS, exported) == [
+        f"row 2: ana's w1 replaced ta2's score of 0 saved at {store.history()[-2]['saved_at']}"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda text: text.replace("exercise,", "exercize,", 1), "header must be"),
+    (lambda text: text.replace(",w1,bo,,", ",w1,bo,4,"), "row 3: points must lie between"),
+    (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,1,3,7,"), "row 3: ticked items"),
+    (lambda text: text.replace(",w1,bo,", ",w9,bo,"), "row 3: no written question 'w9'"),
+])
+def test_a_bad_csv_row_is_named(store, change, message):
+    with pytest.raises(ValueError, match=message):
+        review.import_csv(store, QUESTIONS, change(review.export_csv(store, QUESTIONS)), "ta1")
+
+
+def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path, capsys):
+    """`labsupport review GRADING_DIR --export --csv` then `--import`, from stored results."""
+    # Imported here: the end-to-end test alone needs the grading side and the small lab.
+    # pylint: disable=import-outside-toplevel
+    from labsupport import cli
+    from labsupport.course import gradebook
+    from tests.test_written import with_written
+    from tests.course_notebooks import write
+    write(with_written(), tmp_path / "solutions" / "01_small.ipynb")
+    grading = tmp_path / "grading"
+    for student, text in (("ana", "It **failed** the error check."), ("bo", "")):
+        result = gradebook.SubmissionResult(student, "01_small.ipynb", "x.ipynb", "ok", "",
+                                            (("q1", 2.0),), (), (), "f", (("w1", text),))
+        path = gradebook.result_path(grading, student, "01_small.ipynb")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.to_json(), encoding="utf-8")
+    assert cli.main(["review", str(grading), "--root", str(tmp_path), "--export",
+                     str(tmp_path / "a.html"), "--csv", str(tmp_path / "s.csv")]) == 0
+    assert "<strong>failed</strong>" in (tmp_path / "a.html").read_text(encoding="utf-8")
+    scores = (tmp_path / "s.csv").read_text(encoding="utf-8")
+    assert scores.splitlines()[1:] == ["01_small.ipynb,w1,ana,,2.5,,,,,0",
+                                       "01_small.ipynb,w1,bo,,2.5,,,,,0"]
+    (tmp_path / "s.csv").write_text(scores.replace("ana,,2.5,,", "ana,1,2.5,0,"),
+                                    encoding="utf-8")
+    assert cli.main(["review", str(grading), "--root", str(tmp_path), "--import",
+                     str(tmp_path / "s.csv"), "--grader", "ta1"]) == 0
+    store = review.ReviewStore(grading / review.DATABASE)
+    assert [(s.student, s.points, s.ticked, s.grader) for s in store.scores()] == [
+        ("ana", 1.0, (0,), "ta1")]
+    assert cli.main(["review", str(grading), "--root", str(tmp_path / "nowhere")]) == 1
+    assert "no solution notebook" in capsys.readouterr().err
