@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -150,3 +152,77 @@ def test_check_fails_when_the_widget_manager_is_disabled(browser, servers):
     assert not check.ok
     assert [(cell.drawn, cell.as_text) for cell in check.cells] == [(0, 1)] * 3, check.render()
     assert any("shown as plain text" in problem for problem in check.problems), check.render()
+
+
+@pytest.fixture(scope="module")
+def review_page(tmp_path_factory):
+    """`labsupport review` serving a class of three written answers (one hostile), and its URL."""
+    # Imported here: only the review test needs the review's test data.
+    from tests.test_review import graded_class  # pylint: disable=import-outside-toplevel
+    root = tmp_path_factory.mktemp("review")
+    grading = graded_class(root, {
+        "ana": "The **error rate** was 3 %, above the limit.",
+        "bo": "<script>document.title = 'owned'</script>\n\n[see](javascript:document.title="
+              "'owned')",
+        "cy": "It was slow."})
+    with subprocess.Popen([sys.executable, "-m", "labsupport", "review", str(grading), "--root",
+                           str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, cwd=root) as server:
+        try:
+            url = ""
+            for line in server.stdout:
+                if line.startswith("Review page: "):
+                    url = line.split()[2]
+                    break
+            assert url.startswith("http://127.0.0.1:"), "the review command printed no URL"
+            yield url, grading
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def test_written_answers_are_scored_through_the_page_and_kept(browser, review_page):
+    url, grading = review_page
+    page, other = browser.new_page(), browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(url)
+        assert "0 / 3" in page.inner_text("body")
+        page.click("text=w1")
+        assert "Answer 1 of 3" in page.inner_text("body")
+        page.check("input[name=item][value='0']")
+        page.fill("textarea[name=comment]", "Say which limit.")
+        page.fill("input[name=grader]", "ta1")
+        page.click("button[value=next]")
+        assert "Answer 2 of 3" in page.inner_text("body")
+        # bo's answer: the script and the link are shown, not run.
+        assert page.title() != "owned" and not dialogs
+        assert "<script>" in page.inner_text(".answer")
+        page.click(".answer a")
+        assert page.title() != "owned"
+        page.goto(url.split("?")[0] + "answer/01_small.ipynb/w1/0")
+        page.reload()
+        assert page.is_checked("input[name=item][value='0']")
+        assert page.input_value("textarea[name=comment]") == "Say which limit."
+        assert "Scored 1 by ta1" in page.inner_text("body")
+        page.screenshot(path=str(SCREENSHOTS / "review-page.png"), full_page=True)
+        # Two assistants open cy's answer at once; ta2 saves first, then ta1's save replaces it.
+        other.goto(url)
+        other.goto(url.split("?")[0] + "answer/01_small.ipynb/w1/2")
+        other.check("input[name=item][value='1']")
+        other.fill("input[name=grader]", "ta2")
+        page.goto(url.split("?")[0] + "answer/01_small.ipynb/w1/2")
+        page.check("input[name=item][value='0']")
+        page.fill("input[name=grader]", "ta1")
+        other.click("button[value=stay]")
+        page.click("button[value=stay]")
+        assert "It replaced ta2's score of 1" in page.inner_text("body")
+    finally:
+        page.close()
+        other.close()
+    from labsupport.course import review  # pylint: disable=import-outside-toplevel
+    store = review.ReviewStore(grading / review.DATABASE)
+    assert [(s.student, s.ticked, s.grader) for s in store.scores()] == [
+        ("ana", (0,), "ta1"), ("cy", (0,), "ta1")]
+    assert [h["grader"] for h in store.history()] == ["ta1", "ta2", "ta1"]

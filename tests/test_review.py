@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from labsupport.course import review, written
+from labsupport import cli
+from labsupport.course import gradebook, review, written
+from tests.course_notebooks import write
+from tests.test_written import with_written
 
 QUESTION = written.WrittenQuestion(
     "w1", 3.0, (written.RubricItem("names the failed check", 1.0),
@@ -210,22 +213,23 @@ def test_a_bad_csv_row_is_named(store, change, message):
         review.import_csv(store, QUESTIONS, change(review.export_csv(store, QUESTIONS)), "ta1")
 
 
-def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path, capsys):
-    """`labsupport review GRADING_DIR --export --csv` then `--import`, from stored results."""
-    # Imported here: the end-to-end test alone needs the grading side and the small lab.
-    # pylint: disable=import-outside-toplevel
-    from labsupport import cli
-    from labsupport.course import gradebook
-    from tests.test_written import with_written
-    from tests.course_notebooks import write
-    write(with_written(), tmp_path / "solutions" / "01_small.ipynb")
-    grading = tmp_path / "grading"
-    for student, text in (("ana", "It **failed** the error check."), ("bo", "")):
+def graded_class(root: Path, answers: dict[str, str]) -> Path:
+    """A lab at ``root`` whose one exercise asks the written question w1 (tests.test_written),
+    and ``root/grading``, holding each student's stored result with its answer to w1."""
+    write(with_written(), root / "solutions" / "01_small.ipynb")
+    grading = root / "grading"
+    for student, text in answers.items():
         result = gradebook.SubmissionResult(student, "01_small.ipynb", "x.ipynb", "ok", "",
                                             (("q1", 2.0),), (), (), "f", (("w1", text),))
         path = gradebook.result_path(grading, student, "01_small.ipynb")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(result.to_json(), encoding="utf-8")
+    return grading
+
+
+def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path, capsys):
+    """`labsupport review GRADING_DIR --export --csv` then `--import`, from stored results."""
+    grading = graded_class(tmp_path, {"ana": "It **failed** the error check.", "bo": ""})
     assert cli.main(["review", str(grading), "--root", str(tmp_path), "--export",
                      str(tmp_path / "a.html"), "--csv", str(tmp_path / "s.csv")]) == 0
     assert "<strong>failed</strong>" in (tmp_path / "a.html").read_text(encoding="utf-8")
