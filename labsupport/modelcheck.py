@@ -8,10 +8,14 @@ notebook, a test and the ``labsupport model ...`` commands a workflow runs.
 * :func:`evaluate` scores a trained model on a labelled test set: accuracy, precision, recall and
   F1 of the positive class, the counts each one is a proportion of, the size of the model file on
   disk, and how long prediction took (measured, not assumed).
-* :func:`compare` decides, metric by metric, whether the candidate is worse than the baseline by
-  more than a tolerance. A test set of a few hundred rows measures accuracy only to within a few
-  points, so a drop counts as a regression only when it exceeds the tolerance by more than its
-  sampling error: a one-sided z-test of "the true drop is larger than the tolerance".
+* :func:`paired_comparison` is the gate a pull request needs: baseline and candidate scored on
+  the *same* rows, compared row by row (McNemar's idea: only the rows where exactly one of the two
+  is right carry information), framed as non-inferiority with a stated margin. The candidate
+  passes unless its accuracy is credibly worse than the baseline's by more than the margin.
+  :func:`gate_failure_probability` says how often that gate fails for a given true change.
+* :func:`compare` works on summary metrics only (no per-row predictions): it treats the two
+  scores as independent samples, which on a shared test set overstates the noise of the
+  difference; use it only when the predictions are not at hand.
 * :func:`to_markdown` renders the comparison as the table a workflow posts on the pull request.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from numbers import Real
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,6 +281,187 @@ def compare(baseline: Mapping[str, float], candidate: Mapping[str, float], *,
                                     regression=p_value < alpha))
     return Comparison(changes=tuple(changes), tolerance=tolerance, alpha=alpha,
                       baseline=baseline, candidate=candidate)
+
+
+@dataclass(frozen=True, repr=False)
+class PairedComparison:
+    """The outcome of :func:`paired_comparison` (see there for the test).
+
+    ``baseline_only`` and ``candidate_only`` count the discordant rows (only the baseline, only
+    the candidate right); ``standard_error`` is the paired standard error of :attr:`difference`
+    (of the mean of the per-row differences); ``statistic`` is the score statistic of a drop
+    beyond ``margin`` and ``p_value`` its one-sided p-value; :attr:`passed` is
+    ``p_value >= alpha``.
+    """
+
+    n_rows: int
+    baseline_accuracy: float
+    candidate_accuracy: float
+    baseline_only: int
+    candidate_only: int
+    standard_error: float
+    statistic: float
+    p_value: float
+    margin: float
+    alpha: float
+
+    @property
+    def difference(self) -> float:
+        """Candidate minus baseline accuracy: ``(candidate_only - baseline_only) / n_rows``."""
+        return (self.candidate_only - self.baseline_only) / self.n_rows
+
+    @property
+    def passed(self) -> bool:
+        """True unless the candidate is credibly worse by more than the margin."""
+        return self.p_value >= self.alpha
+
+    def __repr__(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        return (f"PairedComparison({verdict}: candidate {self.candidate_accuracy:.4f} vs "
+                f"baseline {self.baseline_accuracy:.4f} on {self.n_rows} rows, difference "
+                f"{self.difference:+.4f} (paired SE {self.standard_error:.4f}), discordant rows "
+                f"{self.baseline_only} baseline-only / {self.candidate_only} candidate-only, "
+                f"margin {self.margin:g}, p_value {self.p_value:.4g}, alpha {self.alpha:g})")
+
+
+def _check_setting(value: object, name: str, low: float, high: float, closed: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}.")
+    inside = low <= value < high if closed else low < value < high
+    if not inside:
+        interval = f"[{low:g}, {high:g})" if closed else f"({low:g}, {high:g})"
+        raise ValueError(f"{name} must be in {interval}, got {value}.")
+    return float(value)
+
+
+def _score_test(baseline_only, candidate_only, n_rows, margin):
+    """Tango's score statistic and one-sided p-value for "the true drop exceeds ``margin``".
+
+    Works elementwise on arrays. The drop is ``(baseline_only - candidate_only) / n_rows``; its
+    variance is taken at the restricted maximum-likelihood estimate of the candidate-only
+    probability under "drop = margin" (the root of a quadratic). At margin 0 this is McNemar's
+    statistic ``(b - c) / sqrt(b + c)``.
+    """
+    b = np.asarray(baseline_only, dtype=float)
+    c = np.asarray(candidate_only, dtype=float)
+    quadratic = -b - c + (2 * n_rows - b + c) * margin
+    constant = -c * margin * (1 - margin)
+    candidate_only_mle = (np.sqrt(quadratic ** 2 - 8 * n_rows * constant) - quadratic) \
+        / (4 * n_rows)
+    variance = n_rows * (2 * candidate_only_mle + margin * (1 - margin))
+    excess = b - c - n_rows * margin
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = np.where(variance > 0, excess / np.sqrt(np.where(variance > 0, variance, 1)),
+                             0.0)
+    # No discordant row at margin 0: the two models agree everywhere, nothing suggests a drop.
+    p_value = np.where(variance > 0, stats.norm.sf(statistic), 1.0)
+    return statistic, p_value
+
+
+def paired_comparison(y_true: Sequence, baseline_pred: Sequence, candidate_pred: Sequence, *,
+                      margin: float = 0.02, alpha: float = 0.05) -> PairedComparison:
+    """Gate a candidate model against the baseline, both scored on the same rows (lesson 05).
+
+    Each row gives a pair of outcomes (baseline right?, candidate right?). Rows where both are
+    right, or both wrong, say nothing about which model is better; the difference in accuracy is
+    ``(candidate_only - baseline_only) / n`` over the *discordant* rows. Because both models meet
+    the same rows, their errors are correlated and the difference is far less noisy than two
+    independent accuracies would suggest (the unpaired ``sqrt(2) * SE`` overstates it).
+
+    The question is one of non-inferiority with a stated ``margin``: the candidate fails only
+    when its accuracy is credibly worse than the baseline's by more than ``margin``. The test is
+    Tango's score test for paired proportions (Statistics in Medicine 17, 1998) of the null "true
+    drop <= margin" against "true drop > margin", at level ``alpha``; at ``margin=0`` it is
+    McNemar's test (chi-square form without continuity correction, one-sided). So an unchanged
+    model fails at most about ``alpha`` of the time, less with a positive margin, and a drop of
+    more than the margin is caught more often the more rows the test set has.
+
+    Parameters
+    ----------
+    y_true
+        The true labels of the test rows (any labels compared with ``==``).
+    baseline_pred, candidate_pred
+        Each model's predictions for the same rows, in the same order.
+    margin
+        The largest drop in accuracy accepted even if real, in [0, 1) (0.02: two points).
+    alpha
+        The largest chance of failing a candidate whose true drop is exactly ``margin``.
+
+    Returns
+    -------
+    PairedComparison
+        Counts, accuracies, the difference with its paired standard error, the test, ``passed``.
+    """
+    margin = _check_setting(margin, "margin", 0.0, 1.0, closed=True)
+    alpha = _check_setting(alpha, "alpha", 0.0, 1.0, closed=False)
+    arrays = [np.asarray(values) for values in (y_true, baseline_pred, candidate_pred)]
+    if any(array.ndim != 1 for array in arrays) or len({array.shape for array in arrays}) != 1 \
+            or arrays[0].size == 0:
+        raise ValueError("y_true, baseline_pred and candidate_pred must be non-empty 1-d "
+                         "sequences of one length (the same test rows, in the same order); got "
+                         f"shapes {[array.shape for array in arrays]}.")
+    truth, baseline, candidate = arrays
+    baseline_right, candidate_right = baseline == truth, candidate == truth
+    n_rows = int(truth.size)
+    baseline_only = int((baseline_right & ~candidate_right).sum())
+    candidate_only = int((candidate_right & ~baseline_right).sum())
+    difference = (candidate_only - baseline_only) / n_rows
+    discordant_share = (baseline_only + candidate_only) / n_rows
+    standard_error = math.sqrt(max(discordant_share - difference ** 2, 0.0) / n_rows)
+    statistic, p_value = _score_test(baseline_only, candidate_only, n_rows, margin)
+    return PairedComparison(
+        n_rows=n_rows, baseline_accuracy=float(baseline_right.mean()),
+        candidate_accuracy=float(candidate_right.mean()), baseline_only=baseline_only,
+        candidate_only=candidate_only, standard_error=standard_error,
+        statistic=float(statistic), p_value=float(p_value), margin=margin, alpha=alpha)
+
+
+def gate_failure_probability(baseline_only: float, candidate_only: float, n_rows: int, *,
+                             margin: float = 0.02, alpha: float = 0.05) -> float:
+    """The exact probability that :func:`paired_comparison` fails a candidate.
+
+    Test rows are drawn independently; each is baseline-only right with probability
+    ``baseline_only``, candidate-only right with probability ``candidate_only`` (so the true drop
+    in accuracy is their difference). The counts then follow a trinomial distribution, and the
+    result sums its probabilities over every outcome the gate fails: the false-alarm rate when
+    the true drop is at most the margin, the detection rate when it is larger.
+
+    Parameters
+    ----------
+    baseline_only, candidate_only
+        Per-row probabilities of the two kinds of discordant row (non-negative, sum at most 1).
+    n_rows
+        Rows in the test set (at most 5,000: the sum runs over every pair of counts).
+    margin, alpha
+        As in :func:`paired_comparison`.
+    """
+    margin = _check_setting(margin, "margin", 0.0, 1.0, closed=True)
+    alpha = _check_setting(alpha, "alpha", 0.0, 1.0, closed=False)
+    for name, value in (("baseline_only", baseline_only), ("candidate_only", candidate_only)):
+        _check_setting(value, name, 0.0, 1.0 + 1e-12, closed=True)
+    if baseline_only + candidate_only > 1 + 1e-12:
+        raise ValueError("baseline_only + candidate_only is the share of discordant rows and "
+                         f"cannot exceed 1, got {baseline_only + candidate_only}.")
+    if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) \
+            or not 1 <= n_rows <= 5000:
+        raise ValueError(f"n_rows must be a whole number from 1 to 5000, got {n_rows!r}.")
+    # Only counts with a marginal probability above 1e-13 matter (the rest adds less than 1e-12):
+    # summing over that window instead of every pair keeps large test sets fast.
+    windows = []
+    for share in (baseline_only, candidate_only):
+        low, high = stats.binom.ppf(1e-13, n_rows, share), stats.binom.isf(1e-13, n_rows, share)
+        low = 0 if not np.isfinite(low) else int(max(low - 1, 0))
+        high = n_rows if not np.isfinite(high) else int(min(high + 1, n_rows))
+        windows.append(np.arange(low, high + 1))
+    b, c = windows[0][:, None], windows[1][None, :]
+    possible = b + c <= n_rows
+    # Trinomial probabilities: b given n, then c given the rest (binomial densities, vectorised).
+    rest = np.maximum(n_rows - b, 0)
+    share_c = min(candidate_only / (1 - baseline_only), 1.0) if baseline_only < 1 else 0.0
+    probability = stats.binom.pmf(b, n_rows, baseline_only) \
+        * np.where(possible, stats.binom.pmf(np.minimum(c, rest), rest, share_c), 0.0)
+    _, p_value = _score_test(b, c, n_rows, margin)
+    return float(np.sum(probability[possible & (p_value < alpha)]))
 
 
 def _detail(name: str, baseline: object, candidate: object, unit: str, scale: float) -> str:

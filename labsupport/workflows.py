@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 import subprocess
@@ -305,3 +306,390 @@ def literal_expressions(workflow: Mapping) -> list[tuple[str, str]]:
         if re.search(r"\$\{(?!\{)", text):
             found.append((where, text))
     return found
+
+
+# --- Conditions (``if:``) and a dry run of a workflow for one event ---------------------------
+
+#: The contexts an ``if:`` may read; :func:`simulate` fills the ones a dry run can know.
+CONTEXTS = frozenset({"github", "env", "vars", "job", "jobs", "steps", "runner", "secrets",
+                      "strategy", "matrix", "needs", "inputs"})
+#: Status check functions: they make a condition run after a failure, or only then.
+STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
+_TOKENS = re.compile(r"""\s*(?:
+      (?P<number>0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+    | '(?P<string>(?:[^']|'')*)'
+    | (?P<op>==|!=|<=|>=|&&|\|\||[<>!()\[\],.])
+    | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
+    )""", re.VERBOSE)
+
+
+def _tokenize(text: str) -> list[tuple[str, object]]:
+    tokens, position = [], 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKENS.match(text, position)
+        if not match or match.end() == position:
+            raise ValueError(f"cannot read the expression {text!r} at {text[position:]!r}.")
+        position = match.end()
+        kind = match.lastgroup
+        value = match.group(kind)
+        if kind == "number":
+            value = float(int(value, 16)) if value.lower().startswith("0x") else float(value)
+        elif kind == "string":
+            value = value.replace("''", "'")
+        tokens.append((kind, value))
+    return tokens
+
+
+class _Parser:  # pylint: disable=too-few-public-methods
+    """Recursive descent over GitHub's expression grammar, into nested tuples."""
+
+    _LEVELS = (("||",), ("&&",), ("==", "!="), ("<", "<=", ">", ">="))
+
+    def __init__(self, text: str):
+        self.text, self.tokens, self.at = text, _tokenize(text), 0
+
+    def parse(self) -> tuple:
+        """The syntax tree of the whole expression."""
+        tree = self._binary(0)
+        if self.at != len(self.tokens):
+            raise ValueError(f"unexpected {self.tokens[self.at][1]!r} in {self.text!r}.")
+        return tree
+
+    def _peek(self) -> tuple[str, object] | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def _take(self, op: str | None = None) -> tuple[str, object]:
+        token = self._peek()
+        if token is None or (op is not None and token != ("op", op)):
+            raise ValueError(f"expected {op or 'more'} in the expression {self.text!r}.")
+        self.at += 1
+        return token
+
+    def _binary(self, level: int) -> tuple:
+        if level == len(self._LEVELS):
+            return self._unary()
+        tree = self._binary(level + 1)
+        while (token := self._peek()) and token[0] == "op" and token[1] in self._LEVELS[level]:
+            self.at += 1
+            tree = ("binary", token[1], tree, self._binary(level + 1))
+        return tree
+
+    def _unary(self) -> tuple:
+        if self._peek() == ("op", "!"):
+            self.at += 1
+            return ("not", self._unary())
+        tree = self._primary()
+        while (token := self._peek()) in (("op", "."), ("op", "[")):
+            self.at += 1
+            if token[1] == ".":
+                kind, name = self._take()
+                if kind != "name":
+                    raise ValueError(f"expected a property name after '.' in {self.text!r}.")
+                tree = ("index", tree, ("literal", name))
+            else:
+                tree = ("index", tree, self._binary(0))
+                self._take("]")
+        return tree
+
+    def _primary(self) -> tuple:
+        kind, value = self._take()
+        if kind in ("number", "string"):
+            return ("literal", value)
+        if (kind, value) == ("op", "("):
+            tree = self._binary(0)
+            self._take(")")
+            return tree
+        if kind != "name":
+            raise ValueError(f"unexpected {value!r} in the expression {self.text!r}.")
+        literals = {"true": True, "false": False, "null": None}
+        if value in literals:
+            return ("literal", literals[value])
+        if self._peek() == ("op", "("):
+            self.at += 1
+            arguments = []
+            while self._peek() != ("op", ")"):
+                arguments.append(self._binary(0))
+                if self._peek() != ("op", ")"):
+                    self._take(",")
+            self._take(")")
+            return ("call", value.lower(), tuple(arguments))
+        if value.lower() not in CONTEXTS:
+            raise ValueError(f"unknown context {value!r} in {self.text!r}; contexts are "
+                             f"{sorted(CONTEXTS)}.")
+        return ("context", value.lower())
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isnan(value) and value != 0  # NaN is falsy
+    return value not in (None, False, "")
+
+
+def _number(value: object) -> float:
+    if value is None or isinstance(value, (bool, int, float)):
+        return float(value or 0)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0.0
+        try:
+            return float(int(text, 16)) if text.lower().startswith("0x") else float(text)
+        except ValueError:
+            return math.nan
+    return math.nan
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _compare(op: str, left: object, right: object) -> bool:
+    """GitHub's loose comparison: strings ignore case; other mixed types compare as numbers."""
+    if isinstance(left, str) and isinstance(right, str):
+        left, right = left.lower(), right.lower()
+    elif isinstance(left, (dict, list)) or isinstance(right, (dict, list)):
+        same = left is right
+        return same if op == "==" else not same if op == "!=" else False
+    else:
+        left, right = _number(left), _number(right)
+    operations = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+                  "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+                  ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+    return operations[op](left, right)
+
+
+def _call(name: str, arguments: list, status: str) -> object:
+    if name in STATUS_FUNCTIONS:
+        if arguments:
+            raise ValueError(f"{name}() takes no arguments.")
+        return {"success": status == "success", "failure": status == "failure",
+                "always": True, "cancelled": False}[name]
+    if name in ("contains", "startswith", "endswith") and len(arguments) == 2:
+        haystack, needle = arguments
+        if name == "contains" and isinstance(haystack, list):
+            return any(_compare("==", item, needle) for item in haystack)
+        haystack, needle = _text(haystack).lower(), _text(needle).lower()
+        return {"contains": needle in haystack, "startswith": haystack.startswith(needle),
+                "endswith": haystack.endswith(needle)}[name]
+    raise ValueError(f"the lab's evaluator knows success(), failure(), always(), cancelled(), "
+                     f"contains(a, b), startsWith(a, b) and endsWith(a, b); not {name}() with "
+                     f"{len(arguments)} argument(s).")
+
+
+def _index(container: object, key: object) -> object:
+    if isinstance(container, Mapping):
+        key = _text(key)
+        if key in container:
+            return container[key]
+        folded = {str(name).lower(): value for name, value in container.items()}
+        return folded.get(key.lower())
+    if isinstance(container, list) and isinstance(key, float) and key.is_integer() \
+            and 0 <= key < len(container):
+        return container[int(key)]
+    return None
+
+
+def _evaluate(tree: tuple, context: Mapping, status: str) -> object:  # pylint: disable=R0911
+    kind = tree[0]
+    if kind == "literal":
+        return tree[1]
+    if kind == "context":
+        return context.get(tree[1])
+    if kind == "not":
+        return not _truthy(_evaluate(tree[1], context, status))
+    if kind == "index":
+        return _index(_evaluate(tree[1], context, status), _evaluate(tree[2], context, status))
+    if kind == "call":
+        return _call(tree[1], [_evaluate(arg, context, status) for arg in tree[2]], status)
+    op, left = tree[1], _evaluate(tree[2], context, status)
+    if op == "&&":
+        return _evaluate(tree[3], context, status) if _truthy(left) else left
+    if op == "||":
+        return left if _truthy(left) else _evaluate(tree[3], context, status)
+    return _compare(op, left, _evaluate(tree[3], context, status))
+
+
+def _calls_status(tree: object) -> bool:
+    if not isinstance(tree, tuple):
+        return False
+    if len(tree) > 1 and tree[0] == "call" and tree[1] in STATUS_FUNCTIONS:
+        return True
+    return any(_calls_status(part) for part in tree if isinstance(part, tuple))
+
+
+def evaluate_condition(condition: object, context: Mapping, *, status: str = "success") -> bool:
+    """Whether a job or step with this ``if:`` runs, as GitHub decides it.
+
+    Parameters
+    ----------
+    condition
+        The ``if:`` value: an expression, with or without ``${{ }}``; ``None`` (no ``if:``) or a
+        YAML boolean.
+    context
+        The contexts the expression may read, e.g. ``{"github": {"event_name": "push",
+        "ref": "refs/heads/main"}}``; a missing property reads as ``null``.
+    status
+        What happened before: ``"success"`` (every earlier step, or every needed job, succeeded),
+        ``"failure"`` (one failed) or ``"skipped"`` (a needed job was skipped).
+
+    Notes
+    -----
+    GitHub's rules: a condition without a status check function runs only after success (it is
+    read as ``success() && (condition)``); ``always()`` runs whatever happened; strings compare
+    ignoring case; values of different types compare as numbers (``null`` is 0).
+    """
+    if status not in ("success", "failure", "skipped"):
+        raise ValueError(f"status must be 'success', 'failure' or 'skipped', got {status!r}.")
+    if condition is None or isinstance(condition, (bool, int, float)):
+        return (condition is None or bool(condition)) and status == "success"
+    if not isinstance(condition, str):
+        raise TypeError(f"an if: condition is a string, got {type(condition).__name__}.")
+    text = condition.strip()
+    wrapped = re.fullmatch(r"\$\{\{(.*)\}\}", text, flags=re.DOTALL)
+    if wrapped:
+        text = wrapped.group(1)
+    if not text.strip():
+        return status == "success"
+    tree = _Parser(text).parse()
+    value = _truthy(_evaluate(tree, context, status))
+    return value if _calls_status(tree) else value and status == "success"
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One step of a dry run: job, position, label, outcome (success, failure or skipped)."""
+
+    job: str
+    index: int
+    label: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What :func:`simulate` found: each job's result and each step's outcome."""
+
+    event: str
+    jobs: Mapping[str, str]
+    steps: tuple[StepRun, ...]
+
+    def outcomes(self, job: str) -> list[tuple[str, str]]:
+        """``(label, outcome)`` of each step of ``job``, in order."""
+        return [(step.label, step.outcome) for step in self.steps if step.job == job]
+
+
+def _label(step: Mapping) -> str:
+    if step.get("run"):
+        return str(step["run"]).strip().splitlines()[0]
+    return str(step.get("uses") or step.get("name") or "")
+
+
+def _ancestors(graph: Mapping[str, tuple[str, ...]], job: str) -> set[str]:
+    found: set[str] = set()
+    todo = list(graph[job])
+    while todo:
+        other = todo.pop()
+        if other not in found:
+            found.add(other)
+            todo.extend(graph[other])
+    return found
+
+
+def _github_context(event: str, ref: str | None) -> dict:
+    pull_request = event == "pull_request"
+    ref = ref or ("refs/pull/1/merge" if pull_request else "refs/heads/main")
+    return {"event_name": event, "ref": ref, "ref_name": ref.rsplit("/", 1)[-1],
+            "ref_type": "branch", "base_ref": "main" if pull_request else "",
+            "head_ref": "feature" if pull_request else "",
+            "event": {"pull_request": {"number": 1}} if pull_request else {}}
+
+
+def _run_steps(job: str, job_steps: list[dict], context: dict, failing: tuple[str, ...],
+               artifacts: set[str]) -> tuple[list[StepRun], bool, set[str]]:
+    runs, failed, uploaded, step_context = [], False, set(), {}
+    for index, step in enumerate(job_steps):
+        label = _label(step)
+        status = "failure" if failed else "success"
+        if not evaluate_condition(step.get("if"), {**context, "steps": step_context},
+                                  status=status):
+            runs.append(StepRun(job, index, label, "skipped"))
+            outcome = "skipped"
+        else:
+            uses, settings = str(step.get("uses", "")), step.get("with") or {}
+            broken = any(part in label or part in str(step.get("run", "")) for part in failing)
+            if uses.startswith("actions/download-artifact") and "name" in settings \
+                    and str(settings["name"]) not in artifacts:
+                broken = True  # nothing of that name was uploaded by a job this one needs
+            outcome = "failure" if broken else "success"
+            if not broken and uses.startswith("actions/upload-artifact"):
+                uploaded.add(str(settings.get("name", "artifact")))
+            runs.append(StepRun(job, index, label, outcome))
+            failed = failed or (broken and not step.get("continue-on-error"))
+        if step.get("id"):
+            step_context[str(step["id"])] = {"outcome": outcome, "conclusion": outcome}
+    return runs, failed, uploaded
+
+
+def simulate(workflow: Mapping, event: str, *, ref: str | None = None,
+             failing: tuple[str, ...] = ()) -> DryRun:
+    """A dry run of ``workflow`` for one event: which jobs and steps run, which fail.
+
+    Nothing is executed. Jobs go in ``needs`` order; a job runs when its ``if:`` says so, given
+    the results of the jobs it needs (directly or not); a step runs when its ``if:`` says so,
+    given whether an earlier step of its job failed (GitHub's rules, see
+    :func:`evaluate_condition`). A step *fails* when its command or label contains one of the
+    ``failing`` strings, or when it downloads an artifact by name that no job it needs uploaded
+    (a job that does not ``need`` the one that uploads races it and finds nothing).
+
+    Parameters
+    ----------
+    workflow
+        A workflow as :func:`load` returns it.
+    event
+        ``github.event_name``: ``"push"``, ``"pull_request"``, ``"schedule"``,
+        ``"workflow_dispatch"`` ...
+    ref
+        ``github.ref``; default ``refs/pull/1/merge`` for a pull request, else
+        ``refs/heads/main``.
+    failing
+        Pieces of text: a step whose command (or ``uses:``) contains one of them fails.
+    """
+    if not isinstance(event, str) or not event:
+        raise TypeError(f"event must be an event name such as 'push', got {event!r}.")
+    if isinstance(failing, str) or not all(isinstance(part, str) and part for part in failing):
+        raise TypeError("failing must be a tuple of non-empty strings, e.g. "
+                        "('labsupport model compare',).")
+    graph = needs(workflow)
+    jobs = _jobs(workflow)
+    base = {"github": _github_context(event, ref), "env": dict(workflow.get("env") or {}),
+            "inputs": {}, "vars": {}, "secrets": {}, "runner": {"os": "Linux"}, "matrix": {}}
+    results: dict[str, str] = {}
+    uploads: dict[str, set[str]] = {}
+    runs: list[StepRun] = []
+    for stage in job_order(workflow):
+        for job in stage:
+            job_spec = jobs[job] or {}
+            ancestors = _ancestors(graph, job)
+            status = "failure" if any(results[a] == "failure" for a in ancestors) else \
+                "skipped" if any(results[a] != "success" for a in ancestors) else "success"
+            context = {**base, "needs": {other: {"result": results[other], "outputs": {}}
+                                         for other in graph[job]},
+                       "env": {**base["env"], **(job_spec.get("env") or {})}}
+            job_steps = steps(workflow, job)
+            if not evaluate_condition(job_spec.get("if"), context, status=status):
+                results[job] = "skipped"
+                runs += [StepRun(job, i, _label(s), "skipped") for i, s in enumerate(job_steps)]
+                continue
+            available = set().union(*(uploads.get(a, set()) for a in ancestors))
+            step_runs, failed, uploads[job] = _run_steps(job, job_steps, context, failing,
+                                                         available)
+            runs += step_runs
+            results[job] = "failure" if failed else "success"
+    return DryRun(event=event, jobs=results, steps=tuple(runs))

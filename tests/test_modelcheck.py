@@ -1,4 +1,4 @@
-"""labsupport.modelcheck: metrics, the regression decision against sampling error, the table."""
+"""labsupport.modelcheck: metrics, the paired gate (against statsmodels' McNemar), the table."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+from statsmodels.stats.contingency_tables import mcnemar
 
 from labsupport import modelcheck, pipeline
 
@@ -154,3 +155,137 @@ def test_evaluate_needs_the_label_column(tmp_path):
     with pytest.raises(ValueError, match="label column"):
         modelcheck.evaluate(None, pipeline.make_sensor_data(5, np.random.default_rng(0)),
                             "target", path)
+
+
+def _paired_rows(seed, n=400, flip=0.1):
+    """Labels, a baseline about 80 % right, and a candidate that differs from it on ~flip rows."""
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 2, n)
+    baseline = np.where(rng.random(n) < 0.8, y_true, 1 - y_true)
+    candidate = np.where(rng.random(n) < flip, 1 - baseline, baseline)
+    return y_true, baseline, candidate
+
+
+def _table(y_true, baseline, candidate):
+    base_right, cand_right = baseline == y_true, candidate == y_true
+    return np.array([[np.sum(base_right & cand_right), np.sum(base_right & ~cand_right)],
+                     [np.sum(~base_right & cand_right), np.sum(~base_right & ~cand_right)]])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_at_margin_zero_the_paired_test_is_mcnemars_chi_square(seed):
+    y_true, baseline, candidate = _paired_rows(seed)
+    result = modelcheck.paired_comparison(y_true, baseline, candidate, margin=0.0)
+    table = _table(y_true, baseline, candidate)
+    assert (result.baseline_only, result.candidate_only) == (table[0, 1], table[1, 0])
+    expected = mcnemar(table, exact=False, correction=False)
+    assert result.statistic ** 2 == pytest.approx(expected.statistic)
+    two_sided = 2 * min(result.p_value, 1 - result.p_value)
+    assert two_sided == pytest.approx(expected.pvalue)
+
+
+def test_with_a_margin_the_statistic_uses_the_restricted_maximum_likelihood():
+    """Tango's closed form against a numerical maximum of the trinomial likelihood under the null
+    "drop = margin" (p_b = p_c + margin)."""
+    n, b, c, margin = 400, 31, 9, 0.03
+    def negative_log_likelihood(p_c):
+        p_b = p_c + margin
+        return -(b * np.log(p_b) + c * np.log(p_c) + (n - b - c) * np.log(1 - p_b - p_c))
+    p_c = optimize.minimize_scalar(negative_log_likelihood, bounds=(1e-9, (1 - margin) / 2 - 1e-9),
+                                   method="bounded", options={"xatol": 1e-12}).x
+    variance = n * (2 * p_c + margin * (1 - margin))
+    statistic = (b - c - n * margin) / math.sqrt(variance)
+    y_true = np.ones(n, dtype=int)
+    baseline = np.r_[np.ones(b), np.zeros(c), np.ones(n - b - c)].astype(int)
+    candidate = np.r_[np.zeros(b), np.ones(c), np.ones(n - b - c)].astype(int)
+    result = modelcheck.paired_comparison(y_true, baseline, candidate, margin=margin)
+    assert result.statistic == pytest.approx(statistic, rel=1e-6)
+    assert result.p_value == pytest.approx(stats.norm.sf(statistic), rel=1e-5)
+    assert result.passed is (result.p_value >= 0.05)
+
+
+def test_the_paired_difference_and_its_standard_error_come_from_the_per_row_differences():
+    y_true, baseline, candidate = _paired_rows(7, flip=0.04)
+    result = modelcheck.paired_comparison(y_true, baseline, candidate)
+    per_row = (candidate == y_true).astype(float) - (baseline == y_true)
+    assert result.difference == pytest.approx(per_row.mean())
+    assert result.difference == pytest.approx(result.candidate_accuracy - result.baseline_accuracy)
+    assert result.standard_error == pytest.approx(per_row.std() / math.sqrt(len(per_row)))
+    unpaired = math.sqrt(sum(p * (1 - p) / len(y_true)
+                             for p in (result.baseline_accuracy, result.candidate_accuracy)))
+    assert result.standard_error < unpaired / 2
+
+
+def test_identical_predictions_pass_and_a_large_drop_fails():
+    y_true, baseline, _ = _paired_rows(3)
+    same = modelcheck.paired_comparison(y_true, baseline, baseline.copy(), margin=0.0)
+    assert same.passed and same.p_value == 1.0 and same.standard_error == 0.0
+    worse = baseline.copy()
+    right = np.flatnonzero(baseline == y_true)[:40]
+    worse[right] = 1 - worse[right]
+    dropped = modelcheck.paired_comparison(y_true, baseline, worse, margin=0.02)
+    assert dropped.difference == pytest.approx(-0.1) and not dropped.passed
+    assert "FAILED" in repr(dropped) and "-0.1000" in repr(dropped)
+    small = worse.copy()
+    small[right[:36]] = baseline[right[:36]]
+    assert modelcheck.paired_comparison(y_true, baseline, small, margin=0.02).passed
+
+
+def test_labels_need_not_be_binary():
+    result = modelcheck.paired_comparison(["a", "b", "c", "c"], ["a", "b", "b", "c"],
+                                          ["a", "c", "c", "c"], margin=0.0)
+    assert (result.baseline_only, result.candidate_only) == (1, 1)
+
+
+def test_the_exact_failure_probability_sums_the_trinomial():
+    n, p_b, p_c, margin = 30, 0.2, 0.05, 0.0
+    expected = 0.0
+    for b in range(n + 1):
+        for c in range(n + 1 - b):
+            if modelcheck.paired_comparison(*_rows_with(b, c, n), margin=margin).passed:
+                continue
+            expected += stats.multinomial.pmf([b, c, n - b - c], n, [p_b, p_c, 1 - p_b - p_c])
+    found = modelcheck.gate_failure_probability(p_b, p_c, n, margin=margin)
+    assert found == pytest.approx(expected, rel=1e-9)
+
+
+def _rows_with(baseline_only, candidate_only, n):
+    y_true = np.ones(n, dtype=int)
+    rest = n - baseline_only - candidate_only
+    baseline = np.r_[np.ones(baseline_only), np.zeros(candidate_only), np.ones(rest)].astype(int)
+    candidate = np.r_[np.zeros(baseline_only), np.ones(candidate_only), np.ones(rest)].astype(int)
+    return y_true, baseline, candidate
+
+
+@pytest.mark.parametrize("p_b, p_c, margin", [(0.03, 0.03, 0.02), (0.04, 0.02, 0.02),
+                                              (0.06, 0.01, 0.02), (0.05, 0.04, 0.0)])
+def test_the_failure_probability_matches_a_simulation_of_the_gate(p_b, p_c, margin):
+    rng = np.random.default_rng(11)
+    n, runs = 200, 1500
+    counts = rng.multinomial(n, [p_b, p_c, 1 - p_b - p_c], size=runs)
+    failed = np.mean([not modelcheck.paired_comparison(*_rows_with(b, c, n), margin=margin).passed
+                      for b, c, _ in counts])
+    theory = modelcheck.gate_failure_probability(p_b, p_c, n, margin=margin)
+    assert abs(failed - theory) < 4 * math.sqrt(theory * (1 - theory) / runs) + 1 / runs
+
+
+@pytest.mark.parametrize("arguments, settings, error, complaint", [
+    (([0, 1], [0, 1], [0]), {}, ValueError, "one length"),
+    (([], [], []), {}, ValueError, "non-empty"),
+    (([[0, 1]], [[0, 1]], [[0, 1]]), {}, ValueError, "1-d"),
+    (([0, 1], [0, 1], [0, 1]), {"margin": -0.01}, ValueError, "margin must be in"),
+    (([0, 1], [0, 1], [0, 1]), {"margin": "0.02"}, TypeError, "margin must be a number"),
+    (([0, 1], [0, 1], [0, 1]), {"alpha": 0.0}, ValueError, "alpha must be in"),
+    (([0, 1], [0, 1], [0, 1]), {"alpha": True}, TypeError, "alpha must be a number"),
+])
+def test_paired_comparison_rejects_bad_input(arguments, settings, error, complaint):
+    with pytest.raises(error, match=complaint):
+        modelcheck.paired_comparison(*arguments, **settings)
+
+
+@pytest.mark.parametrize("arguments, complaint", [
+    ((0.6, 0.6, 100), "cannot exceed 1"), ((-0.1, 0.1, 100), "baseline_only must be in"),
+    ((0.1, 0.1, 0), "n_rows"), ((0.1, 0.1, 10.5), "n_rows")])
+def test_gate_failure_probability_rejects_bad_input(arguments, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        modelcheck.gate_failure_probability(*arguments)

@@ -222,3 +222,104 @@ def test_literal_expressions_find_one_brace_secrets_that_actionlint_accepts():
     assert not workflows.lint(text)
     assert workflows.literal_expressions(workflows.load(text)) == \
         [("jobs.deploy.steps[0].with.github-token", "${ secrets.TOKEN }")]
+
+
+PR = {"github": {"event_name": "pull_request", "ref": "refs/pull/7/merge",
+                 "event": {"pull_request": {"number": 7}}}}
+PUSH = {"github": {"event_name": "push", "ref": "refs/heads/main", "event": {}}}
+
+
+@pytest.mark.parametrize("condition, context, status, expected", [
+    (None, PUSH, "success", True), (None, PUSH, "failure", False),
+    ("always()", PUSH, "failure", True), ("failure()", PUSH, "success", False),
+    ("failure()", PUSH, "failure", True), ("success() || failure()", PUSH, "failure", True),
+    # no status function: read as success() && (condition)
+    ("github.event_name == 'pull_request'", PR, "success", True),
+    ("github.event_name == 'pull_request'", PR, "failure", False),
+    ("always() && github.event_name == 'pull_request'", PR, "failure", True),
+    ("always() && github.event_name == 'pull_request'", PUSH, "failure", False),
+    ("${{ always() && github.event_name == 'pull_request' }}", PR, "failure", True),
+    ("!cancelled() && github.event.pull_request.number", PR, "failure", True),
+    ("github.event.pull_request.number", PUSH, "success", False),
+    ("github.event_name == 'PUSH' && github.ref == 'refs/heads/main'", PUSH, "success", True),
+    ("github.event_name != 'pull_request' && !(github.ref == 'refs/heads/dev')", PUSH, "success",
+     True),
+    ("contains(fromList, 'x')".replace("fromList", "github.labels"), PUSH, "success", False),
+    ("startsWith(github.ref, 'refs/heads/')", PUSH, "success", True),
+    ("github.missing == null && github.missing == 0 && github.missing == ''", PUSH, "success",
+     True),
+    ("'1' == 1 && '0x10' == 16 && 'abc' != 0", PUSH, "success", True),
+    (True, PUSH, "failure", False), (False, PUSH, "success", False),
+    ("always()", PUSH, "skipped", True), ("success()", PUSH, "skipped", False),
+])
+def test_conditions_follow_githubs_rules(condition, context, status, expected):
+    assert workflows.evaluate_condition(condition, context, status=status) is expected
+
+
+@pytest.mark.parametrize("condition, error, complaint", [
+    ("github.event_name ==", ValueError, "expected"), ("secret.TOKEN", ValueError, "context"),
+    ("hashFiles('x')", ValueError, "knows"), ("'a' @ 'b'", ValueError, "cannot read"),
+    ([1], TypeError, "string")])
+def test_conditions_that_cannot_be_read_are_refused(condition, error, complaint):
+    with pytest.raises(error, match=complaint):
+        workflows.evaluate_condition(condition, PUSH)
+
+
+RACE = """
+on: [push, pull_request]
+jobs:
+  train:
+    runs-on: ubuntu-latest
+    steps:
+      - run: labsupport model train
+      - uses: actions/upload-artifact@v4
+        with: {name: model, path: models/}
+  check:
+    NEEDS
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/download-artifact@v4
+        with: {name: model}
+      - id: compare
+        run: labsupport model compare
+      - if: always() && github.event_name == 'pull_request'
+        run: gh pr comment
+      - if: failure() && steps.compare.outcome == 'failure'
+        run: echo compare failed
+  deploy:
+    needs: check
+    if: github.event_name == 'push' && github.ref == 'refs/heads/main'
+    runs-on: ubuntu-latest
+    steps:
+      - run: ./deploy.sh
+"""
+
+
+def test_a_dry_run_follows_needs_conditions_and_failures():
+    workflow = workflows.load(RACE.replace("NEEDS", "needs: train"))
+    run = workflows.simulate(workflow, "pull_request", failing=("model compare",))
+    assert run.jobs == {"train": "success", "check": "failure", "deploy": "skipped"}
+    assert [outcome for _, outcome in run.outcomes("check")] == \
+        ["success", "failure", "success", "success"]
+    pushed = workflows.simulate(workflow, "push")
+    assert pushed.jobs["deploy"] == "success"
+    assert [outcome for _, outcome in pushed.outcomes("check")] == \
+        ["success", "success", "skipped", "skipped"]
+    assert workflows.simulate(workflow, "push", ref="refs/heads/dev").jobs["deploy"] == "skipped"
+    broken = workflows.simulate(workflow, "push", failing=("model train",))
+    assert broken.jobs == {"train": "failure", "check": "skipped", "deploy": "skipped"}
+
+
+def test_a_job_that_does_not_need_the_uploader_finds_no_artifact():
+    workflow = workflows.load(RACE.replace("NEEDS", "env: {}"))
+    run = workflows.simulate(workflow, "pull_request")
+    assert run.outcomes("check")[0] == ("actions/download-artifact@v4", "failure")
+    assert run.jobs["check"] == "failure" and run.jobs["deploy"] == "skipped"
+
+
+def test_simulate_refuses_bad_arguments():
+    workflow = workflows.load(RACE.replace("NEEDS", "needs: train"))
+    with pytest.raises(TypeError, match="event"):
+        workflows.simulate(workflow, "")
+    with pytest.raises(TypeError, match="failing"):
+        workflows.simulate(workflow, "push", failing="compare")
