@@ -9,13 +9,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labsupport.course import authoring, written
 from tests.notebook_files import all_notebooks
 
 NOTEBOOKS = all_notebooks()
 
 #: The only cell tags the lab uses (STYLE.md, habit 9). Course tooling adds its exercise markers.
 ALLOWED_TAGS = {"parameters", "raises-exception", "nbval-ignore-output", "nbval-check-output",
-                "public-tests", "hidden-tests", "wrong-answer"}
+                *authoring.TAGS, authoring.WRONG_TAG, authoring.INSTRUCTOR_TAG,
+                written.WRITTEN_TAG}
 
 GLOBAL_RANDOMNESS = re.compile(
     r"np\.random\.(seed|rand|randn|randint|choice|normal|uniform|shuffle|permutation)\(|"
