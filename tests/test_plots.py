@@ -264,5 +264,11 @@ def test_failure_curve_draws_the_binomial_and_the_measured_points_in_one_colour(
     points = ax.containers[0]
     assert list(points.lines[0].get_ydata()) == [0.0, 0.25, 0.78]
     assert points.lines[0].get_color() == line.get_color()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["200 rows (binomial)",
-                                                                  "200 rows (measured)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["200 rows"]
+
+
+def test_accuracy_histogram_gives_each_possible_accuracy_its_own_bin(ax):
+    plots.accuracy_histogram(ax, {"a": [0.80, 0.805, 0.805, 0.83]}, {"bar": 0.8}, n_rows=200)
+    heights = [patch.get_height() for patch in ax.patches]
+    assert heights == [1, 2, 0, 0, 0, 0, 1]
+    assert ax.patches[0].get_x() == pytest.approx(0.7975)
