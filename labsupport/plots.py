@@ -621,8 +621,8 @@ def accuracy_histogram(ax: Axes, accuracies: dict[str, Sequence[float]],
                    label=f"{label}: {threshold:.3f}")
     ax.set_xlabel("accuracy on one evaluation set")
     ax.set_ylabel("evaluation sets")
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.45)  # head room: the legend sits above the bars
-    ax.legend(fontsize="small", loc="upper left", ncol=2)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.8)  # head room: the legend sits above the bars
+    ax.legend(fontsize="small", loc="upper left")
     return ax
 
 
