@@ -11,7 +11,8 @@ code and the data into the artifact that ships (a pickled model plus its feature
 hash of its bytes); the cheap *tests* of the inputs (lint, unit tests, data validation) run before
 that expensive build and the test of its output (the quality gate) after it; *deploy* publishes
 exactly the artifact that was built and tested. Lint and test run the real
-tools (pylint and pytest) in a subprocess on files written to a throw-away workspace; the deploy
+tools (pylint and pytest) in a subprocess on files written to a throw-away workspace (the test
+stage through :func:`labsupport.testing.run_pytest`, lesson 03's runner); the deploy
 stage writes the model into a :class:`Registry` folder. In "delivery" mode the pipeline stops at a
 staged release that a person promotes; in "deployment" mode it promotes automatically.
 """
@@ -41,7 +42,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from labsupport import validation
+from labsupport import testing, validation
 
 #: The stages in the order they run.
 STAGES = ("lint", "test", "validate", "train", "gate", "deploy")
@@ -308,10 +309,9 @@ def _tool(args: list[str], workspace: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=TOOL_TIMEOUT, env=environment, check=False)
 
 
-def _workspace(folder: str, code: str, tests: str = "") -> Path:
+def _workspace(folder: str, code: str) -> Path:
     workspace = Path(folder)
     (workspace / "features.py").write_text(textwrap.dedent(code))
-    (workspace / "test_features.py").write_text(textwrap.dedent(tests))
     return workspace
 
 
@@ -335,17 +335,20 @@ def lint_score(code: str) -> tuple[float, tuple[str, ...]]:
 
 @functools.lru_cache(maxsize=64)
 def run_tests(code: str, tests: str) -> tuple[bool, str]:
-    """Run pytest on ``tests`` (as ``test_features.py``) against ``code``; (passed, summary)."""
-    with tempfile.TemporaryDirectory(prefix="test-") as folder:
-        result = _tool(["pytest", "-q", "-p", "no:cacheprovider", "test_features.py"],
-                       _workspace(folder, code, tests))
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
-    summary = lines[-1].strip("= ") if lines else result.stderr.strip()[-300:]
-    if result.returncode != 0:
-        failures = [line[2:].strip() for line in lines
-                    if line.startswith("E ") and line[2:].strip()][:2]
-        return False, "; ".join([summary, *failures])
-    return True, summary
+    """Run pytest on ``tests`` (as ``test_features.py``) against ``code``; (passed, summary).
+
+    The run is :func:`labsupport.testing.run_pytest`'s (lesson 03): a fresh folder, a subprocess
+    killed after :data:`TOOL_TIMEOUT` seconds, no third-party plugins. The summary counts the
+    outcomes and, when the stage fails, quotes the first two failures.
+    """
+    run = testing.run_pytest({"features.py": textwrap.dedent(code),
+                              "test_features.py": textwrap.dedent(tests)},
+                             timeout=TOOL_TIMEOUT)
+    if run.passed:
+        return True, run.summary()
+    failures = [f"{o.test_id.split('::')[-1]}: {o.message}" for o in run.outcomes
+                if o.outcome in ("failed", "error")][:2]
+    return False, "; ".join([run.summary(), *failures])
 
 
 def _lint(change: Change, gate: Gate) -> StageResult:

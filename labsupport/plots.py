@@ -588,3 +588,61 @@ def redraw_reference_vs_current(ax: Axes, reference: Sequence[float], current: S
     ax.relim()
     ax.autoscale_view()
     return ax
+
+
+# --- lesson 03: testing ML code ------------------------------------------------------------------
+
+
+def accuracy_histogram(ax: Axes, accuracies: dict[str, Sequence[float]],
+                       thresholds: dict[str, float], *, n_rows: int | None = None,
+                       bins: int = 30) -> Axes:
+    """Accuracy measured on many evaluation sets, with the tests' thresholds drawn in (lesson 03).
+
+    ``accuracies`` maps a label (``"unchanged model"``) to one accuracy per evaluation set, drawn
+    as overlaid histograms on shared bins; ``thresholds`` maps a test's label to its threshold,
+    drawn as a dashed vertical line: what lies left of a line fails that test. With ``n_rows``
+    (the rows of each set) every bin holds one possible accuracy ``k / n_rows``, so no bin is
+    emptier than its neighbours by rounding; otherwise ``bins`` equal bins.
+    """
+    if not accuracies:
+        raise ValueError("accuracies needs at least one label -> accuracies")
+    values = {label: np.asarray(v, dtype=float) for label, v in accuracies.items()}
+    pooled = np.concatenate(list(values.values()))
+    if n_rows is not None:
+        counts = np.round(pooled * n_rows)
+        edges = (np.arange(counts.min(), counts.max() + 2) - 0.5) / n_rows
+    else:
+        edges = _shared_edges(pooled, pooled, bins)
+    colors = (REFERENCE_COLOR, CURRENT_COLOR, "#55a868", "#8172b3")
+    for (label, sample), color in zip(values.items(), colors * len(values)):
+        ax.hist(sample, bins=edges, alpha=0.55, color=color, label=f"{label} ({sample.size} sets)")
+    for (label, threshold), style in zip(thresholds.items(), ("--", ":", "-.", "-") * 4):
+        ax.axvline(threshold, color=ALERT_COLOR, linestyle=style, linewidth=1.5,
+                   label=f"{label}: {threshold:.3f}")
+    ax.set_xlabel("accuracy on one evaluation set")
+    ax.set_ylabel("evaluation sets")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.8)  # head room: the legend sits above the bars
+    ax.legend(fontsize="small", loc="upper left")
+    return ax
+
+
+def failure_curve(ax: Axes, drops: Sequence[float], theory: Sequence[float], *, label: str,
+                  simulated: Sequence[float] | None = None,
+                  errors: Sequence[float] | None = None) -> Axes:
+    """Probability that a metric test fails against the model's true loss of accuracy (lesson 03).
+
+    One call per test: the binomial as a line labelled ``label``, the measured failure rates
+    (with ``errors``, their standard errors) as points of the same colour. At a drop of 0 the
+    curve is the false-alarm rate; further right it is the chance of catching a real regression.
+    """
+    line, = ax.plot(drops, theory, label=label)
+    if simulated is not None:
+        ax.errorbar(drops, simulated, yerr=errors, fmt="o", markersize=3, capsize=2,
+                    color=line.get_color(), label="_measured")
+    ax.set_xlabel("true drop of accuracy")
+    ax.set_ylabel("probability that the test fails")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right",
+              title="lines: binomial; points: measured ± 1 SE", title_fontsize="small")
+    return ax

@@ -208,9 +208,11 @@ def _check_files(files: Mapping[str, str]) -> None:
         if not isinstance(name, str) or not isinstance(text, str):
             raise TypeError(f"files maps file names (str) to their text (str); got "
                             f"{type(name).__name__} -> {type(text).__name__}")
-        if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
-            raise ValueError(f"file name {name!r} must be a plain name in the run's folder "
-                             "(no folders)")
+        parts = name.split("/")
+        if "\\" in name or "\0" in name or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"file name {name!r} must be a path inside the run's folder: "
+                             "names joined by '/', no leading '/', no '.' or '..' "
+                             "(e.g. 'tests/test_model.py')")
 
 
 def run_locally(python_args: Sequence[str], files: Mapping[str, str], timeout: float,
@@ -223,6 +225,7 @@ def run_locally(python_args: Sequence[str], files: Mapping[str, str], timeout: f
     folder = Path(tempfile.mkdtemp(prefix="labsupport-pytest-"))
     try:
         for name, text in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text, encoding="utf-8")
         output_path = folder.parent / f"{folder.name}.out"
         with open(output_path, "wb") as output:
@@ -304,8 +307,9 @@ def run_pytest(files: Mapping[str, str], args: Sequence[str] = (),
     Parameters
     ----------
     files
-        File name -> text, written into the run's folder: test files (``test_*.py``) and the
-        modules they import.
+        File name -> text, written into the run's folder: test files (``test_*.py``), the
+        modules they import, ``conftest.py``, ``pyproject.toml``. A name may hold folders
+        (``tests/conftest.py``, ``src/loans/features.py``), which are created.
     args
         More pytest arguments (``["-k", "mean"]``, ``["-p", "pytest_cov", "--cov=scaling"]``).
         Third-party plugins are not loaded unless named with ``-p``.

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labsupport import pipeline
+from labsupport import pipeline, testing
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +149,28 @@ def test_the_artifact_built_by_train_is_the_one_deployed(data, registry):
                            evaluation)
     assert artifact not in changed.to_frame().loc["train", "detail"], \
         "other settings build another artifact"
+
+
+def test_the_test_stage_reports_pytests_outcomes(data, registry):
+    train, evaluation = data
+    good = pipeline.run(pipeline.example_change(train), registry, evaluation)
+    assert good.to_frame().loc["test", "detail"] == "5 passed"
+    broken = pipeline.run(pipeline.sabotage(pipeline.example_change(train), "test"), registry,
+                          evaluation)
+    detail = broken.to_frame().loc["test", "detail"]
+    assert detail.startswith("4 passed, 1 failed; "
+                             "test_interaction_is_the_product_of_heat_and_vibration: assert ")
+
+
+def test_the_test_stage_runs_pytest_through_lesson_03s_runner(monkeypatch):
+    calls = []
+
+    def fake_run_pytest(files, args=(), timeout=0.0, execute=None):
+        calls.append((sorted(files), tuple(args), timeout, execute))
+        return testing.TestRun((testing.TestOutcome("test_features.py::test_a", "passed"),), 0,
+                               "", "completed")
+
+    monkeypatch.setattr(testing, "run_pytest", fake_run_pytest)
+    assert pipeline.run_tests.__wrapped__("x = 1\n", "def test_a():\n    pass\n") \
+        == (True, "1 passed")
+    assert calls == [(["features.py", "test_features.py"], (), pipeline.TOOL_TIMEOUT, None)]

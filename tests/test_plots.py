@@ -232,3 +232,43 @@ def test_redraw_reference_vs_current_moves_both_histograms_in_place(ax):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reference (n=300)",
                                                                   "current (n=100)"]
     assert ax.get_title() == "x2" and ax.get_xlim()[1] >= current.max()
+
+
+def test_accuracy_histogram_draws_each_sample_on_shared_bins_and_each_threshold(ax):
+    rng = np.random.default_rng(0)
+    unchanged, degraded = rng.normal(0.86, 0.02, 300), rng.normal(0.81, 0.03, 300)
+    returned = plots.accuracy_histogram(ax, {"unchanged": unchanged, "5 points lost": degraded},
+                                        {"just under": 0.85, "3 SE under": 0.786}, bins=25)
+    assert returned is ax
+    heights = [patch.get_height() for patch in ax.patches]
+    assert len(heights) == 50 and sum(heights) == 600
+    first, second = ax.patches[0], ax.patches[25]
+    assert first.get_x() == second.get_x(), "both samples must use the same bins"
+    assert sorted(line.get_xdata()[0] for line in ax.get_lines()) == [0.786, 0.85]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "just under: 0.850" in labels and "unchanged (300 sets)" in labels
+
+
+def test_accuracy_histogram_needs_a_sample(ax):
+    with pytest.raises(ValueError):
+        plots.accuracy_histogram(ax, {}, {"bar": 0.8})
+
+
+def test_failure_curve_draws_the_binomial_and_the_measured_points_in_one_colour(ax):
+    drops = [0.0, 0.05, 0.1]
+    returned = plots.failure_curve(ax, drops, [0.003, 0.2, 0.8], label="200 rows",
+                                   simulated=[0.0, 0.25, 0.78], errors=[0.0, 0.03, 0.03])
+    assert returned is ax
+    line = ax.get_lines()[0]
+    assert list(line.get_ydata()) == [0.003, 0.2, 0.8]
+    points = ax.containers[0]
+    assert list(points.lines[0].get_ydata()) == [0.0, 0.25, 0.78]
+    assert points.lines[0].get_color() == line.get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["200 rows"]
+
+
+def test_accuracy_histogram_gives_each_possible_accuracy_its_own_bin(ax):
+    plots.accuracy_histogram(ax, {"a": [0.80, 0.805, 0.805, 0.83]}, {"bar": 0.8}, n_rows=200)
+    heights = [patch.get_height() for patch in ax.patches]
+    assert heights == [1, 2, 0, 0, 0, 0, 1]
+    assert ax.patches[0].get_x() == pytest.approx(0.7975)

@@ -106,7 +106,10 @@ def test_only_the_last_outcome_line_counts():
 
 @pytest.mark.parametrize("files, args, timeout, error", [
     ({}, (), 10, TypeError),
-    ({"sub/test_a.py": "x = 1"}, (), 10, ValueError),
+    ({"../test_a.py": "x = 1"}, (), 10, ValueError),
+    ({"/tmp/test_a.py": "x = 1"}, (), 10, ValueError),
+    ({"tests//test_a.py": "x = 1"}, (), 10, ValueError),
+    ({"tests\\test_a.py": "x = 1"}, (), 10, ValueError),
     ({"test_a.py": b"x = 1"}, (), 10, TypeError),
     ({"test_a.py": "x = 1"}, "-q", 10, TypeError),
     ({"test_a.py": "x = 1"}, (), 0, ValueError),
@@ -115,6 +118,26 @@ def test_only_the_last_outcome_line_counts():
 def test_bad_arguments_are_refused(files, args, timeout, error):
     with pytest.raises(error):
         testing.run_pytest(files, args, timeout)
+
+
+PROJECT = {
+    "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+                      'pythonpath = ["src"]\naddopts = "--strict-markers"\n',
+    "src/calc/__init__.py": ADD,
+    "tests/conftest.py": "import pytest\n\n@pytest.fixture\ndef two():\n    return 2\n",
+    "tests/test_calc.py": "from calc import add\n\ndef test_add(two):\n"
+                          "    assert add(two, two) == 4\n",
+}
+
+
+def test_a_project_laid_out_in_folders_runs_with_its_configuration():
+    run = testing.run_pytest(PROJECT)
+    assert [(o.test_id, o.outcome) for o in run.outcomes] == [("tests/test_calc.py::test_add",
+                                                               "passed")]
+    typo = testing.run_pytest({**PROJECT, "tests/test_marked.py": (
+        "import pytest\n\n@pytest.mark.slwo\ndef test_typo():\n    pass\n")})
+    assert [(o.test_id, o.outcome) for o in typo.outcomes] == [("tests/test_marked.py", "error")]
+    assert "'slwo' not found in `markers` configuration option" in typo.output
 
 
 def test_normalising_drops_comments_and_docstrings_but_keeps_the_code():
