@@ -917,7 +917,7 @@ def decide(srm: SRMCheck, test: ProportionsTest) -> str:
             f"[{low:+.4f}, {high:+.4f}], no evidence either way")
 
 
-# --- reading a logged split (lessons 07 and 08) -----------------------------------------------
+# --- reading a logged split (lesson 07) -------------------------------------------------------
 
 @dataclass(frozen=True)
 class ABRead:

@@ -9,13 +9,16 @@ stage       what happens                                                 module
 validate    a batch is checked against the sensor schema                 ``validation``, lesson 01
 train       the model is fitted from a config, cross-validated           ``pipeline``, lesson 01
 gate        a floor on accuracy, and no regression against production   ``modelcheck``, lesson 05
-            beyond the sampling error
+            beyond the sampling error (a retrained model: both scored
+            on the same held-out rows, a paired comparison)
 rollout     a canary on the traffic simulator, analysed at every step    ``rollout``, lesson 06
-monitor     each production batch: drift of the readings, and the        ``monitoring``, lesson 02
-            accuracy once the labels are in, against the release's
+monitor     each production batch: drift of the readings when its day    ``monitoring``, lesson 02
+            ends, the accuracy against the release's once its labels
+            are in (the label delay)
 retrain     on the recent labelled batch, through the same gate and      all of the above
             rollout
-experiment  a short A/B read between the two surviving versions          ``abtest``, lesson 07
+experiment  the two surviving versions compared on live traffic          ``rollout``, lesson 06
+            (lesson 08 runs the old one in shadow)
 ==========  ===========================================================  =========================
 
 :class:`Recorder` collects what happens as :class:`Event` s on one clock (hours), with the share
@@ -437,7 +440,7 @@ class Recorder:
         drifted); its accuracy, and so the monitor's action, only when the labels are in,
         ``label_delay_hours`` later (``labelled_hour``). The clock ends there.
         """
-        if not label_delay_hours >= 0:
+        if not 0.0 <= label_delay_hours < float("inf"):
             raise ValueError(f"label_delay_hours must be >= 0, got {label_delay_hours!r}.")
         start = self.hour
         self.batches.append({"batch": check.batch, "hour": round(start, 4),
@@ -559,8 +562,10 @@ def run_scenario(thresholds: Thresholds, seed: int,
     2. The candidates of :data:`CANDIDATES` go through the gate (against production, on the
        test set) and, if it passes, a canary on the traffic simulator.
     3. Production batches are monitored; when the rule fires (drift and a measured drop) the
-       model is retrained on that batch, gated against production on held-out rows of it, and
-       rolled out by canary; monitoring goes on with whichever version is in production.
+       model is retrained on that batch, gated against production on the same held-out rows
+       of it (:func:`paired_gate`), and rolled out by canary; monitoring goes on with
+       whichever version is in production. Decisions on a batch are recorded when its labels
+       are in (``scenario.label_delay_hours`` after its day ends).
 
     Everything random is drawn from ``numpy.random.default_rng(seed)``, so a seed replays
     exactly the same life; only ``thresholds`` change what is decided.
@@ -618,8 +623,8 @@ def _monitor(log: Recorder, models: dict, serving: dict, release: Mapping[str, f
             continue
         name = f"v{len(models) + 1}"
         shuffled = batch.sample(frac=1.0, random_state=int(rng.integers(2**31)))
-        cut = len(shuffled) * 2 // 3
-        recent, holdout = shuffled.iloc[:cut], shuffled.iloc[cut:]
+        recent = shuffled.iloc[:len(shuffled) * 2 // 3]
+        holdout = shuffled.iloc[len(recent):]
         models[name] = pipeline.fit(pipeline.EXAMPLE_CODE, recent, {"max_iter": 500})
         log.batches[-1]["retrained_as"] = name
         log.add("retrain", name, "trained", f"on {len(recent)} labelled rows of batch {index}; "
