@@ -234,7 +234,7 @@ def test_sound_thresholds_end_on_a_model_retrained_after_the_drift(lives):
     assert gate.action == "passed" and "not worse than production" in gate.reason
     # Each batch's decision comes a day of readings plus the label delay after its start.
     delays = history.batches["labelled_hour"] - history.batches["hour"]
-    assert (delays == lifecycle.BATCH_HOURS + SMALL.label_delay_hours).all()
+    assert np.allclose(delays, lifecycle.BATCH_HOURS + SMALL.label_delay_hours)
 
 
 def test_the_default_drift_share_never_fires_on_one_drifted_sensor(lives):
