@@ -915,3 +915,57 @@ def decide(srm: SRMCheck, test: ProportionsTest) -> str:
                 f"[{low:+.4f}, {high:+.4f}]")
     return (f"not significant (p = {test.p_value:.3g}): the difference is somewhere in "
             f"[{low:+.4f}, {high:+.4f}], no evidence either way")
+
+
+# --- reading a logged split (lesson 07) -------------------------------------------------------
+
+@dataclass(frozen=True)
+class ABRead:
+    """The checks of :func:`read_ab` on a logged A/B split: SRM first, then the test.
+
+    The unit is the user: ``test`` compares the share of users whose answers were all right,
+    control (the baseline) against treatment (the candidate).
+    """
+
+    srm: SRMCheck
+    test: ProportionsTest
+    users: Mapping[str, int]
+
+    @property
+    def decision(self) -> str:
+        """The decision rule of :func:`decide`, in words."""
+        return decide(self.srm, self.test)
+
+
+def read_ab(outcomes, treatment_share: float = 0.5, alpha: float = 0.05) -> ABRead:
+    """Read an A/B outcome log (``labsupport.rollout.ABSplit``) with lesson 07's checks.
+
+    A user counts as a success when every request they sent was answered right
+    (``outcome == 1``); a user is one unit, however many requests they sent, so the units are
+    independent as the z-test assumes (requests of the same user are not).
+
+    Parameters
+    ----------
+    outcomes
+        A pandas DataFrame with one row per user and the columns ``variant`` (``"control"`` or
+        ``"treatment"``) and ``outcome`` (the share of the user's requests answered right).
+    treatment_share
+        The designed share of users in the treatment, for the sample-ratio check.
+    alpha
+        The level of the two-proportion test.
+    """
+    needed = {"variant", "outcome"}
+    if not hasattr(outcomes, "groupby") or not needed <= set(getattr(outcomes, "columns", ())):
+        raise ValueError(f"outcomes must be the ABSplit log (a DataFrame) with columns "
+                         f"{sorted(needed)}.")
+    check_rate(treatment_share, "treatment_share")
+    success = outcomes["outcome"] >= 1.0
+    users = {variant: int((outcomes["variant"] == variant).sum())
+             for variant in ("control", "treatment")}
+    if min(users.values()) == 0:
+        raise ValueError(f"both variants need users, got {users}.")
+    right = {variant: int(success[outcomes["variant"] == variant].sum()) for variant in users}
+    srm = srm_check(users, {"control": 1.0 - treatment_share, "treatment": treatment_share})
+    test = two_proportions(right["control"], users["control"], right["treatment"],
+                           users["treatment"], alpha=alpha)
+    return ABRead(srm, test, users)

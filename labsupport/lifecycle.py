@@ -9,13 +9,16 @@ stage       what happens                                                 module
 validate    a batch is checked against the sensor schema                 ``validation``, lesson 01
 train       the model is fitted from a config, cross-validated           ``pipeline``, lesson 01
 gate        a floor on accuracy, and no regression against production   ``modelcheck``, lesson 05
-            beyond the sampling error
+            beyond the sampling error (a retrained model: both scored
+            on the same held-out rows, a paired comparison)
 rollout     a canary on the traffic simulator, analysed at every step    ``rollout``, lesson 06
-monitor     each production batch: drift of the readings, and the        ``monitoring``, lesson 02
-            accuracy once the labels are in, against the release's
+monitor     each production batch: drift of the readings when its day    ``monitoring``, lesson 02
+            ends, the accuracy against the release's once its labels
+            are in (the label delay)
 retrain     on the recent labelled batch, through the same gate and      all of the above
             rollout
-experiment  a short A/B read between the two surviving versions          ``abtest``, lesson 07
+experiment  the two surviving versions compared on live traffic          ``rollout``, lesson 06
+            (lesson 08 runs the old one in shadow)
 ==========  ===========================================================  =========================
 
 :class:`Recorder` collects what happens as :class:`Event` s on one clock (hours), with the share
@@ -32,7 +35,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from labsupport import abtest, modelcheck, monitoring, pipeline, rollout, traffic, validation
+from labsupport import modelcheck, monitoring, pipeline, rollout, traffic, validation
 
 #: What an :class:`Event` can be about, in the order the stages first run.
 KINDS = ("validate", "train", "gate", "rollout", "monitor", "retrain", "experiment")
@@ -42,6 +45,10 @@ READINGS = tuple(name for name in pipeline.SENSOR_SCHEMA.columns if name != pipe
 BATCH_HOURS = 24.0
 #: How long one run of the CI pipeline (validate, train, evaluate, gate) takes on the timeline.
 CI_HOURS = 1.0
+#: The label delay (hours): a reading's label says whether the machine failed within the next
+#: day, so it is known a day after the reading. The drift of a day's readings can be measured
+#: when the day ends; its accuracy only this much later.
+LABEL_DELAY_HOURS = 24.0
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,7 @@ class GateResult:
 
     problems: tuple[str, ...]
     accuracy: float
-    comparison: modelcheck.Comparison | None = field(repr=False)
+    comparison: object = field(repr=False)
 
     @property
     def passed(self) -> bool:
@@ -143,7 +150,7 @@ class GateResult:
     def __str__(self) -> str:
         if self.passed:
             against = "" if self.comparison is None else \
-                "; no metric worse than production beyond its sampling error"
+                "; not worse than production beyond the sampling error"
             return f"passed: accuracy {self.accuracy:.3f}{against}"
         return "refused: " + "; ".join(self.problems)
 
@@ -178,6 +185,40 @@ def gate(candidate: Mapping[str, float], baseline: Mapping[str, float] | None,
     return GateResult(tuple(problems), candidate["accuracy"], comparison)
 
 
+def paired_gate(y_true: Sequence[int], baseline_pred: Sequence[int],
+                candidate_pred: Sequence[int], thresholds: Thresholds) -> GateResult:
+    """The gate of a retrained model: a floor, then production and candidate on the SAME rows.
+
+    Production's stored metrics were measured on the old test set, before the world changed:
+    comparing a retrained candidate's accuracy on fresh rows with them compares two
+    populations. Here both models answer the same held-out rows, and the comparison is
+    paired: only the rows on which they disagree carry information about the difference
+    (:func:`labsupport.modelcheck.paired_comparison`, with ``tolerance`` as its margin).
+
+    Parameters
+    ----------
+    y_true
+        The labels of the held-out rows.
+    baseline_pred, candidate_pred
+        Production's and the candidate's answers on those rows.
+    thresholds
+        ``min_accuracy``, ``tolerance`` and ``alpha`` are used.
+    """
+    comparison = modelcheck.paired_comparison(y_true, baseline_pred, candidate_pred,
+                                              margin=thresholds.tolerance,
+                                              alpha=thresholds.alpha)
+    accuracy = comparison.candidate_accuracy
+    problems = []
+    if accuracy < thresholds.min_accuracy:
+        problems.append(f"accuracy {accuracy:.3f} is below the minimum "
+                        f"{thresholds.min_accuracy:g}")
+    if not comparison.passed:
+        problems.append(f"worse than production on the same {comparison.n_rows} rows beyond "
+                        f"the sampling error: accuracy {comparison.difference:+.3f} "
+                        f"(p = {comparison.p_value:.2g})")
+    return GateResult(tuple(problems), accuracy, comparison)
+
+
 @dataclass(frozen=True)
 class BatchCheck:
     """What the monitor found in one labelled production batch.
@@ -209,12 +250,17 @@ class BatchCheck:
         return "alert" if self.drifted or self.degraded else "keep"
 
     @property
+    def drift_reason(self) -> str:
+        """The drift measurement in words (known before the labels are)."""
+        return (f"drift in {list(self.drifted_columns)} (share {self.drift_share:.2f})"
+                if self.drifted else f"no data-set drift (share {self.drift_share:.2f})")
+
+    @property
     def reason(self) -> str:
         """The two measurements in words."""
-        drift = (f"drift in {list(self.drifted_columns)} (share {self.drift_share:.2f})"
-                 if self.drifted else f"no data-set drift (share {self.drift_share:.2f})")
         drop = "a drop beyond the sampling error" if self.degraded else "no measured drop"
-        return f"{drift}; accuracy {self.accuracy:.3f}, {drop} (p = {self.accuracy_p_value:.2g})"
+        return (f"{self.drift_reason}; accuracy {self.accuracy:.3f}, {drop} "
+                f"(p = {self.accuracy_p_value:.2g})")
 
 
 def check_batch(model: pipeline.Model, reference: pd.DataFrame, batch: pd.DataFrame,
@@ -385,19 +431,35 @@ class Recorder:
                  f"{timeline.baseline} (control) vs {timeline.candidate} (treatment): {decision}")
         self._split({self.production: 1.0})
 
-    def monitor(self, check: BatchCheck, version: str) -> None:
-        """Record one monitored batch (a day of production) and the monitor's action."""
-        self.batches.append({"batch": check.batch, "hour": round(self.hour, 4),
+    def monitor(self, check: BatchCheck, version: str,
+                label_delay_hours: float = LABEL_DELAY_HOURS) -> None:
+        """Record one monitored batch (a day of production) and the monitor's action.
+
+        The batch's readings cover the day from the current hour (its row's ``hour``). When
+        the day ends the drift of its readings is known (a ``drift alert`` event if they
+        drifted); its accuracy, and so the monitor's action, only when the labels are in,
+        ``label_delay_hours`` later (``labelled_hour``). The clock ends there.
+        """
+        if not 0.0 <= label_delay_hours < float("inf"):
+            raise ValueError(f"label_delay_hours must be >= 0, got {label_delay_hours!r}.")
+        start = self.hour
+        self.batches.append({"batch": check.batch, "hour": round(start, 4),
+                             "labelled_hour": round(start + BATCH_HOURS + label_delay_hours, 4),
                              "version": version,
                              **{f.name: getattr(check, f.name) for f in fields(BatchCheck)},
                              "action": check.action, "retrained_as": None})
-        self.add("monitor", version, check.action, check.reason, hours=BATCH_HOURS)
+        self.hour = start + BATCH_HOURS
+        if check.drifted:
+            self.add("monitor", version, "drift alert",
+                     f"batch {check.batch}: {check.drift_reason}; its labels are not in yet")
+        self.hour = start + BATCH_HOURS + label_delay_hours
+        self.add("monitor", version, check.action, check.reason)
 
     def history(self) -> History:
         """The finished :class:`History`."""
         split = pd.DataFrame(self.shares).fillna(0.0)
         split = split.groupby("hour", sort=True).last().reset_index()
-        columns = ["batch", "hour", "version",
+        columns = ["batch", "hour", "labelled_hour", "version",
                    *[f.name for f in fields(BatchCheck) if f.name != "batch"], "action",
                    "retrained_as"]
         return History(tuple(self.events), split, pd.DataFrame(self.batches, columns=columns),
@@ -447,6 +509,7 @@ class Scenario:
     vibration_gain: float = 2.0
     requests_per_step: int = 2000
     schedule: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
+    label_delay_hours: float = LABEL_DELAY_HOURS
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test", "n_users", "n_batches", "batch_size",
@@ -458,6 +521,9 @@ class Scenario:
             raise ValueError(f"drift_batch must lie in [0, n_batches = {self.n_batches}], got "
                              f"{self.drift_batch!r}.")
         object.__setattr__(self, "schedule", rollout.check_schedule(self.schedule))
+        if not 0.0 <= self.label_delay_hours < float("inf"):
+            raise ValueError(f"label_delay_hours must be a number of hours >= 0, got "
+                             f"{self.label_delay_hours!r}.")
 
 
 #: A smaller life that replays in about a second: exercise 08 grades thresholds on it.
@@ -496,8 +562,10 @@ def run_scenario(thresholds: Thresholds, seed: int,
     2. The candidates of :data:`CANDIDATES` go through the gate (against production, on the
        test set) and, if it passes, a canary on the traffic simulator.
     3. Production batches are monitored; when the rule fires (drift and a measured drop) the
-       model is retrained on that batch, gated against production on held-out rows of it, and
-       rolled out by canary; monitoring goes on with whichever version is in production.
+       model is retrained on that batch, gated against production on the same held-out rows
+       of it (:func:`paired_gate`), and rolled out by canary; monitoring goes on with
+       whichever version is in production. Decisions on a batch are recorded when its labels
+       are in (``scenario.label_delay_hours`` after its day ends).
 
     Everything random is drawn from ``numpy.random.default_rng(seed)``, so a seed replays
     exactly the same life; only ``thresholds`` change what is decided.
@@ -550,20 +618,23 @@ def _monitor(log: Recorder, models: dict, serving: dict, release: Mapping[str, f
         batch = pipeline.make_sensor_data(scenario.batch_size, rng, vibration_gain=gain)
         current = log.production
         check = check_batch(models[current], reference, batch, release, thresholds, index)
-        log.monitor(check, current)
+        log.monitor(check, current, scenario.label_delay_hours)
         if not check.retrain:
             continue
         name = f"v{len(models) + 1}"
         shuffled = batch.sample(frac=1.0, random_state=int(rng.integers(2**31)))
-        cut = len(shuffled) * 2 // 3
-        recent, holdout = shuffled.iloc[:cut], shuffled.iloc[cut:]
+        recent = shuffled.iloc[:len(shuffled) * 2 // 3]
+        holdout = shuffled.iloc[len(recent):]
         models[name] = pipeline.fit(pipeline.EXAMPLE_CODE, recent, {"max_iter": 500})
         log.batches[-1]["retrained_as"] = name
         log.add("retrain", name, "trained", f"on {len(recent)} labelled rows of batch {index}; "
                                             f"{len(holdout)} held out for the gate",
                 hours=CI_HOURS / 2)
         candidate = score(models[name], holdout)
-        if not log.gate(name, gate(candidate, release, thresholds)):
+        verdict = paired_gate(holdout[pipeline.LABEL].to_numpy(),
+                              models[current].predict(holdout), models[name].predict(holdout),
+                              thresholds)
+        if not log.gate(name, verdict):
             continue
         serving[name] = traffic.Version(name, FrameModel(models[name]), latency_ms=30.0,
                                         error_rate=0.002)
@@ -573,49 +644,7 @@ def _monitor(log: Recorder, models: dict, serving: dict, release: Mapping[str, f
             release, reference = candidate, recent
 
 
-# --- the A/B read of lesson 08 ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ABRead:
-    """Lesson 07's checks on an A/B split between two versions: SRM first, then the test.
-
-    The unit is the user (a machine): ``test`` compares the share of users whose answers were
-    all right, control (the baseline) against treatment (the candidate).
-    """
-
-    srm: abtest.SRMCheck
-    test: abtest.ProportionsTest
-    users: Mapping[str, int]
-
-    @property
-    def decision(self) -> str:
-        """Lesson 07's decision rule in words."""
-        return abtest.decide(self.srm, self.test)
-
-
-def read_ab(outcomes: pd.DataFrame, treatment_share: float = 0.5,
-            alpha: float = 0.05) -> ABRead:
-    """Read an :class:`labsupport.rollout.ABSplit` outcome log with lesson 07's checks.
-
-    A user counts as a success when every request they sent was answered right
-    (``outcome == 1``); a user is one unit, however many requests they sent, so the units are
-    independent as the z-test assumes (requests of the same user are not).
-    """
-    needed = {"variant", "outcome"}
-    if not isinstance(outcomes, pd.DataFrame) or not needed <= set(outcomes.columns):
-        raise ValueError(f"outcomes must be the ABSplit log with columns {sorted(needed)}.")
-    groups = outcomes.groupby("variant")["outcome"]
-    users = {variant: int(groups.size().get(variant, 0)) for variant in ("control", "treatment")}
-    if min(users.values()) == 0:
-        raise ValueError(f"both variants need users, got {users}.")
-    right = {variant: int((outcomes.loc[outcomes["variant"] == variant, "outcome"] >= 1.0)
-                          .sum()) for variant in users}
-    srm = abtest.srm_check(users, {"control": 1.0 - treatment_share,
-                                   "treatment": treatment_share})
-    test = abtest.two_proportions(right["control"], users["control"], right["treatment"],
-                                  users["treatment"], alpha=alpha)
-    return ABRead(srm, test, users)
-
+# --- what the exercise reads off a history ----------------------------------------------------
 
 def bad_share(history: History, bad: Sequence[str] = BAD_VERSIONS) -> float:
     """The largest share of traffic any of the ``bad`` versions ever served."""

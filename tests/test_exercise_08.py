@@ -3,19 +3,16 @@
 Three submissions are built from the generated exercise, each answer cell left as the stub or
 filled from the solution or from one of its declared wrong answers, and graded by
 ``grading.grade_batch`` (each in its own sandboxed kernel; every test runs in the grader on plain
-data, the scenario replayed there):
+data, the scenario replayed there in worlds the hidden tests hold):
 
 * the stub as students receive it: no point;
 * the solution: every point (10);
-* a submission whose q1 lists every condition of the analysis instead of the failed ones (2 of
-  its 4 tests: 1.5 of 3), whose q2 keeps the default thresholds (the monitor does not retrain on
-  one drifted sensor of three, so no story ends on a retrained model; only the gate's test
-  passes: 1 of 4) and whose q3 uses the normal approximation (its share catches the broken
-  server, but is not the smallest and its false-alarm rate is wrong: 1 of 3).
-
-(Before the simulator drew latencies in single precision, chance drift in one batch of seed 101's
-story let the default thresholds retrain there too, and q2 earned 2 of 4: the stories share one
-random stream with the traffic they serve.)
+* a submission whose q1 lists every condition of the analysis instead of the failed ones (it
+  fails that test and the whole-answer test, which weighs 2: 2 of 5 weights, 1.2 of 3), whose q2
+  keeps the default thresholds (the monitor does not retrain on one drifted sensor of three, so
+  the public world and the three hidden sets of worlds end badly; only the tests on v3 and v4
+  pass: 2 of 9 weights, 0.8889 of 4) and whose q3 uses the normal approximation (its share
+  catches the broken server, but is not the smallest and its false-alarm rate is wrong: 1 of 3).
 """
 
 from __future__ import annotations
@@ -54,7 +51,7 @@ def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize("student, q1, q2, q3, total", [
     ("stub", "0", "0", "0", "0"),
     ("solved", "3", "4", "3", "10"),
-    ("mixed", "1.5", "1", "1", "3.5"),
+    ("mixed", "1.2", "0.8889", "1", "3.0889"),
 ])
 def test_each_question_earns_exactly_its_share(grades, student, q1, q2, q3, total):
     row = grades[student]

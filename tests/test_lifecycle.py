@@ -11,7 +11,7 @@ from matplotlib import pyplot as plt
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from statsmodels.stats.proportion import proportions_ztest
 
-from labsupport import cli, lifecycle, modelcheck, pipeline, plots, rollout, traffic
+from labsupport import abtest, cli, lifecycle, modelcheck, pipeline, plots, rollout, traffic
 
 #: A small world: one scenario run takes well under a second.
 SMALL = lifecycle.Scenario(n_train=800, n_test=600, n_users=1500, n_batches=5, batch_size=600,
@@ -123,6 +123,46 @@ def test_the_gate_refuses_under_the_floor_and_a_regression_beyond_the_noise(mode
         lifecycle.score(good, test.drop(columns=pipeline.LABEL))
 
 
+def test_the_retraining_gate_compares_both_models_on_the_same_rows(models):
+    _, good, blind, test = models
+    y_true = test[pipeline.LABEL].to_numpy()
+    refused = lifecycle.paired_gate(y_true, good.predict(test), blind.predict(test),
+                                    lifecycle.Thresholds(min_accuracy=0.5))
+    expected = modelcheck.paired_comparison(y_true, good.predict(test), blind.predict(test),
+                                            margin=0.01, alpha=0.05)
+    assert refused.comparison == expected and not expected.passed
+    assert not refused.passed and "on the same 800 rows" in str(refused)
+    assert refused.accuracy == pytest.approx(np.mean(blind.predict(test) == y_true))
+    # The same model against itself: no discordant row, nothing to refuse.
+    same = lifecycle.paired_gate(y_true, good.predict(test), good.predict(test), SOUND)
+    assert same.passed and same.comparison.baseline_only == same.comparison.candidate_only == 0
+    floor = lifecycle.paired_gate(y_true, blind.predict(test), good.predict(test),
+                                  lifecycle.Thresholds(min_accuracy=0.99))
+    assert not floor.passed and floor.problems == (
+        f"accuracy {floor.accuracy:.3f} is below the minimum 0.99",)
+
+
+def test_the_monitor_decides_when_the_labels_are_in(models):
+    train, good, _, test = models
+    release = lifecycle.score(good, test)
+    drifted = lifecycle.check_batch(
+        good, train, pipeline.make_sensor_data(800, np.random.default_rng(4),
+                                               vibration_gain=2.0), release, SOUND, 0)
+    log = lifecycle.Recorder()
+    log.release("v1", "first")
+    log.hour = 10.0
+    log.monitor(drifted, "v1", label_delay_hours=6.0)
+    history = log.history()
+    row = history.batches.iloc[0]
+    assert (row["hour"], row["labelled_hour"]) == (10.0, 10.0 + lifecycle.BATCH_HOURS + 6.0)
+    _, alert, decision = history.events
+    assert (alert.hour, alert.action) == (10.0 + lifecycle.BATCH_HOURS, "drift alert")
+    assert (decision.hour, decision.action) == (row["labelled_hour"], "retrain")
+    assert log.hour == row["labelled_hour"]
+    with pytest.raises(ValueError, match="label_delay_hours"):
+        log.monitor(drifted, "v1", label_delay_hours=-1.0)
+
+
 def test_the_monitor_fires_on_drift_with_a_drop_and_not_on_calibrated_readings(models):
     train, good, _, test = models
     release = lifecycle.score(good, test)
@@ -188,6 +228,13 @@ def test_sound_thresholds_end_on_a_model_retrained_after_the_drift(lives):
     assert history.rollouts["v5"].outcome == "promoted"
     kinds = set(history.events_frame()["kind"])
     assert kinds == set(lifecycle.KINDS) - {"experiment"}
+    # The retrained model was gated against production on the same held-out rows.
+    retrained = lifecycle.retrained_after(history, SMALL.drift_batch)[0]
+    gate = next(e for e in history.events if e.kind == "gate" and e.version == retrained)
+    assert gate.action == "passed" and "not worse than production" in gate.reason
+    # Each batch's decision comes a day of readings plus the label delay after its start.
+    delays = history.batches["labelled_hour"] - history.batches["hour"]
+    assert np.allclose(delays, lifecycle.BATCH_HOURS + SMALL.label_delay_hours)
 
 
 def test_the_default_drift_share_never_fires_on_one_drifted_sensor(lives):
@@ -205,7 +252,9 @@ def test_a_seed_replays_the_same_life(lives):
 
 
 @pytest.mark.parametrize("field, value", [("n_users", 0), ("drift_batch", 9),
-                                          ("schedule", (0.5, 0.2, 1.0))])
+                                          ("schedule", (0.5, 0.2, 1.0)),
+                                          ("label_delay_hours", -1.0),
+                                          ("label_delay_hours", float("nan"))])
 def test_the_scenario_refuses_bad_sizes(field, value):
     with pytest.raises(ValueError):
         lifecycle.Scenario(**{field: value})
@@ -216,15 +265,15 @@ def test_the_scenario_refuses_bad_sizes(field, value):
 def test_read_ab_is_the_srm_check_then_the_z_test_on_users():
     outcomes = pd.DataFrame({"variant": ["control"] * 500 + ["treatment"] * 480,
                              "outcome": [1.0] * 400 + [0.0] * 100 + [1.0] * 430 + [0.5] * 50})
-    read = lifecycle.read_ab(outcomes)
+    read = abtest.read_ab(outcomes)
     assert read.users == {"control": 500, "treatment": 480}
     z, p_value = proportions_ztest([430, 400], [480, 500])
     assert read.test.z == pytest.approx(z) and read.test.p_value == pytest.approx(p_value)
     assert not read.srm.mismatch and read.decision.startswith("treatment better")
     with pytest.raises(ValueError, match="variant"):
-        lifecycle.read_ab(outcomes.drop(columns="variant"))
+        abtest.read_ab(outcomes.drop(columns="variant"))
     with pytest.raises(ValueError, match="both variants"):
-        lifecycle.read_ab(outcomes[outcomes["variant"] == "control"])
+        abtest.read_ab(outcomes[outcomes["variant"] == "control"])
 
 
 def test_the_timeline_figure_draws_batches_traffic_and_decisions(lives):
@@ -250,7 +299,7 @@ def test_an_experiment_is_recorded_without_changing_production(models):
     log.release("a", "first")
     split = rollout.ABSplit(0.5, n_steps=1, requests_per_step=400).run(
         simulator, "a", "b", np.random.default_rng(1))
-    log.experiment(split, lifecycle.read_ab(split.outcomes).decision)
+    log.experiment(split, abtest.read_ab(split.outcomes).decision)
     history = log.history()
     assert history.production == "a" and history.max_share("b") == pytest.approx(0.5)
     assert history.events[-1].kind == "experiment" and "not significant" in \
