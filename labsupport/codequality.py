@@ -399,12 +399,26 @@ def lint(source: str, config: Path | str | None = LAB_CONFIG, *, module: str = "
         raise ValueError(f"module must be a lower-case Python name such as 'example_script', "
                          f"got {module!r}.")
     _parse(source, module)
-    flags = _check_options(options)
+    flags = tuple(_check_options(options))
+    if config is not None and not Path(config).is_file():
+        raise ValueError(f"no pylint configuration file at {config}; pass an existing file "
+                         "(e.g. codequality.LAB_CONFIG) or config=None for pylint's defaults.")
+    # The configuration's text is part of the key: an edited file is read again.
+    settings = None if config is None else (str(config), Path(config).read_bytes())
+    return _lint_text(source, settings, module, flags)
+
+
+# The same code under the same settings gets the same verdict: a grader asks several questions
+# about one module, and a long module takes pylint seconds.
+@functools.lru_cache(maxsize=128)
+def _lint_text(source: str, settings: tuple[str, bytes] | None, module: str,
+               flags: tuple[str, ...]) -> LintReport:
     with tempfile.TemporaryDirectory(prefix="labsupport-lint-") as folder:
         path = Path(folder) / f"{module}.py"
         path.write_text(source, encoding="utf-8")
-        config_argument, config_name = _config_argument(config, Path(folder))
-        raw, statements, note, ids = _run(path, config_argument, flags)
+        config_argument, config_name = _config_argument(
+            None if settings is None else settings[0], Path(folder))
+        raw, statements, note, ids = _run(path, config_argument, list(flags))
     return _report(raw, statements, note, ids, module, config_name)
 
 

@@ -345,3 +345,13 @@ def test_bad_calls_are_refused_before_anything_runs(calls, error, words):
         codequality.call_module(MODULE, calls, module="shapes")
     with pytest.raises(ValueError, match="lower-case"):
         codequality.call_module(MODULE, [], module="Shapes")
+
+
+def test_a_verdict_is_reused_until_the_code_or_the_config_changes(tmp_path):
+    config = tmp_path / "team.pylintrc"
+    config.write_text("[FORMAT]\nmax-line-length=100\n", encoding="utf-8")
+    long_line = '"""Doc."""\n\nVALUE = "' + "x" * 80 + '"\n'
+    first = codequality.lint(long_line, config=config)
+    assert codequality.lint(long_line, config=config) is first and not first.ids
+    config.write_text("[FORMAT]\nmax-line-length=79\n", encoding="utf-8")
+    assert codequality.lint(long_line, config=config).ids == {"C0301": 1}
