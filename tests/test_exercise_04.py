@@ -35,7 +35,13 @@ pytestmark = pytest.mark.skipif(not SOLUTION.is_file(),
 
 
 @pytest.fixture(scope="module")
-def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
+def graded(tmp_path_factory) -> Path:
+    """Where the batch writes its grades and feedback."""
+    return tmp_path_factory.mktemp("graded")
+
+
+@pytest.fixture(scope="module")
+def grades(tmp_path_factory, graded) -> dict[str, dict[str, str]]:
     """The submissions graded in one batch: student -> row of grades.csv."""
     answers, _ = course_notebooks.solution_answers(SOLUTION)
 
@@ -50,7 +56,7 @@ def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
               "cookie": {**answers, "q1": wrong_in("q1", "encoding declaration")}}
     return course_notebooks.grade_submissions(SOLUTION, EXERCISE, chosen,
                                               tmp_path_factory.mktemp("submitted"),
-                                              tmp_path_factory.mktemp("graded"), 10_000)
+                                              graded, 10_000)
 
 
 @pytest.mark.parametrize("student, q1_weights, q2", [
@@ -66,3 +72,10 @@ def test_lint_and_behaviour_are_graded_on_the_same_module(grades, student, q1_we
     assert (row["status"], row["possible"]) == ("ok", "10")
     assert float(row["q1"]) == pytest.approx(7 * q1_weights / 11, abs=0.006)
     assert float(row["q2"]) == pytest.approx(q2)
+
+
+def test_the_honest_solution_runs_in_the_grader_without_an_error(grades, graded):
+    assert grades["fixed"]["total"] == "10"
+    (feedback,) = (graded / "feedback").glob("fixed-*.md")
+    text = feedback.read_text(encoding="utf-8")
+    assert "Error" not in text and "cell " not in text, text
