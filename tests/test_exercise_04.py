@@ -9,7 +9,8 @@ test that needs both a clean module and its behaviour (weight 4).
 
 * the solution: every point (10);
 * the messy module (its two names fixed) padded with 500 filler statements (its score rises
-  from 5.71 to 9.62 with the same 21 messages): behaviour and no-comment tests only, 4 of 11 weights;
+  from 5.71 to 9.62 with the same 21 messages): behaviour and no-comment tests only, 4 of 11
+  weights;
 * a clean stub as ``MODULE_SOURCE`` with the messy functions defined beside it in the notebook:
   the lint tests only, 4 of 11 (the module that is linted is the module that is run), with a
   question-2 answer that swaps the two file fixes (1 of 3);
