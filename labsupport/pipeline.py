@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import pickle
-import re
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from labsupport import testing, validation
+from labsupport import codequality, testing, validation
 
 #: The stages in the order they run.
 STAGES = ("lint", "test", "validate", "train", "gate", "deploy")
@@ -319,18 +318,18 @@ def _workspace(folder: str, code: str) -> Path:
 # for the same files, so a run whose code and tests were already checked reuses that answer.
 @functools.lru_cache(maxsize=64)
 def lint_score(code: str) -> tuple[float, tuple[str, ...]]:
-    """Run pylint (default settings) on ``code`` as ``features.py``; return score and messages."""
-    with tempfile.TemporaryDirectory(prefix="lint-") as folder:
-        workspace = _workspace(folder, code)
-        (workspace / ".pylintrc").write_text("[MAIN]\n")
-        output = _tool(["pylint", "--rcfile=.pylintrc", "--score=y", "features.py"],
-                       workspace).stdout
-    match = re.search(r"rated at (-?[\d.]+)/10", output)
-    messages = tuple(line for line in output.splitlines()
-                     if re.match(r"features\.py:\d+:\d+:", line))
-    if match is None:
-        return 0.0, messages or (output.strip()[-300:],)
-    return float(match.group(1)), messages
+    """pylint's score for ``code`` as ``features.py``, with pylint's defaults, and its messages.
+
+    The lint stage of lesson 01, through :func:`labsupport.codequality.lint` (lesson 04): the
+    messages read as pylint prints them (``features.py:1:0: C0114: Missing module docstring
+    (missing-module-docstring)``). Code that does not parse scores 0 with the reason.
+    """
+    try:
+        report = codequality.lint(textwrap.dedent(code), config=None, module="features")
+    except codequality.CodeDoesNotParse as error:
+        return 0.0, (f"features.py: {error}",)
+    messages = tuple(f"features.py:{message}" for message in report.messages)
+    return (report.score if report.score is not None else 0.0), messages
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,4 +1,5 @@
-"""labsupport.codequality: pylint's messages and score as data, and the score formula."""
+"""labsupport.codequality: pylint's messages and score as data, the score formula, the
+suppressions pylint obeys, and modules run from their source."""
 
 from __future__ import annotations
 
@@ -201,3 +202,156 @@ def test_stripping_suppressions_restores_what_they_hid():
     assert codequality.strip_suppressions(CLEAN) == CLEAN
     kept = 'TEXT = "# pylint: disable=all"  # a string, not a comment\n'
     assert codequality.strip_suppressions(kept) == kept
+
+
+def test_a_skipped_file_is_not_an_analysed_one():
+    report = codequality.lint("# pylint: skip-file\nimport os\n", config=None)
+    assert report.skipped and not report.analysed and not report.messages
+    assert report.statements == 0 and report.score is None
+    assert str(report).splitlines()[-1].endswith("I0013: Ignoring entire file (file-ignored)")
+    assert codequality.lint(CLEAN).analysed
+    fatal = codequality.Message("F0002", "astroid-error", "fatal", 1, 0, "crashed")
+    assert not codequality.LintReport("m", (fatal,), 3, 0.0, "pylint defaults").analysed
+
+
+def test_what_a_comment_suppressed_is_reported_as_the_pylint_command_reports_it(tmp_path):
+    silenced = tmp_path / "silenced.py"
+    silenced.write_text('"""Doc."""\nimport os  # pylint: disable=unused-import\n\n\n'
+                        "def Add(first, second):  # pylint: disable=C0103\n"
+                        '    """Add."""\n    return first + second\n', encoding="utf-8")
+    empty = tmp_path / "empty.pylintrc"
+    empty.write_text("", encoding="utf-8")
+    command = subprocess.run(
+        [sys.executable, "-m", "pylint", f"--rcfile={empty}", "--persistent=n",
+         "--enable=suppressed-message", "--output-format=json2", str(silenced)],
+        capture_output=True, text=True, check=False)
+    printed = json.loads(command.stdout)["messages"]
+    report = codequality.lint_file(silenced, config=None)
+    assert not report.messages and report.score == 10.0
+    assert sorted((m["line"], m["message"]) for m in printed) \
+        == sorted((m.line, m.text) for m in report.suppressed)
+    assert sorted((m.message_id, m.symbol, m.category, m.line) for m in report.suppressed) == [
+        ("C0103", "invalid-name", "convention", 5), ("W0611", "unused-import", "warning", 2)]
+
+
+#: Pragmas pylint obeys, each hiding what the same code without it gets (the code, then the
+#: comment-free twin): a pragma inside a longer comment, one that also switches off pylint's
+#: report of suppressions, a whole-file skip, the next-line form, and a U+2028 (a line break
+#: for str.splitlines, not for Python) in an earlier comment.
+DISGUISED = {
+    "inside a comment": ("# see pylint: disable=C,W,R\nimport os\n", "import os\n"),
+    "hides its own report": ("# pylint: disable=suppressed-message,unused-import\nimport os\n",
+                             "import os\n"),
+    "skip the file": ("#pylint:skip-file\nimport os\n", "import os\n"),
+    "next line": ("# pylint: disable-next=unused-import\nimport os\n", "import os\n"),
+    "after a U+2028": ('"""Doc."""\n# a note\u2028here\nimport os  # pylint: disable=W0611\n'
+                       "import sys\n", '"""Doc."""\n# a note\u2028here\nimport os\nimport sys\n'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISGUISED))
+def test_every_pragma_pylint_obeys_is_found_and_stripped(name):
+    silenced, plain = DISGUISED[name]
+    honest = codequality.lint(plain, config=None)
+    assert len(codequality.lint(silenced, config=None).messages) < len(honest.messages)
+    assert codequality.suppressions(silenced)
+    stripped = codequality.strip_suppressions(silenced)
+    assert not codequality.suppressions(stripped)
+    report = codequality.lint(stripped, config=None)
+    assert not report.suppressed and not report.skipped
+    assert report.ids == honest.ids and report.statements == honest.statements
+    assert [line for line in stripped.split("\n") if line] \
+        == [line for line in plain.split("\n") if line]
+
+
+def test_stripping_counts_lines_as_python_does():
+    silenced, plain = DISGUISED["after a U+2028"]
+    assert len(silenced.splitlines()) == 5 and len(silenced.split("\n")) == 5
+    assert codequality.suppressions(silenced) == ((3, "# pylint: disable=W0611"),)
+    assert codequality.strip_suppressions(silenced) == plain
+
+
+def test_an_encoding_other_than_utf8_is_refused_for_text_and_read_for_files(tmp_path):
+    with pytest.raises(codequality.CodeDoesNotParse, match="encoding 'ascii'"):
+        codequality.lint('# coding: ascii\n"""Caf\u00e9."""\n')
+    with pytest.raises(codequality.CodeDoesNotParse, match="encoding"):
+        codequality.strip_suppressions("# -*- coding: latin-1 -*-\nx = 1  # pylint: disable=C\n")
+    with pytest.raises(codequality.CodeDoesNotParse, match="cannot be written"):
+        codequality.lint("x = '\udc80'\n")
+    old = tmp_path / "old.py"
+    old.write_bytes('# -*- coding: latin-1 -*-\n"""Caf\u00e9."""\n'.encode("latin-1"))
+    assert codequality.lint_file(old, config=None).ids == {"C2503": 1}  # bad-file-encoding
+
+
+MODULE = textwrap.dedent("""\
+    import math
+
+
+    def share(hits, total):
+        return hits / total
+
+
+    def circle(radius):
+        return {"area": math.pi * radius ** 2, "name": "circle"}
+    """)
+
+
+def test_call_module_runs_the_module_from_its_source():
+    namespace: dict = {}
+    exec(MODULE, namespace)  # pylint: disable=exec-used  # the same code, run here
+    results = codequality.call_module(
+        MODULE, [("share", [1, 4]), ("circle", (2.0,)), ("share", [1, 0]), ("absent", [])],
+        module="shapes")
+    assert [r.call for r in results] == ["share(1, 4)", "circle(2.0)", "share(1, 0)",
+                                         "absent()"]
+    assert results[0].value == namespace["share"](1, 4) and not results[0].error
+    assert results[1].value == namespace["circle"](2.0)
+    assert (results[2].value, results[2].error) == (None, "ZeroDivisionError: division by zero")
+    assert results[3].error.startswith("AttributeError")
+
+
+def test_the_same_module_and_calls_run_once():
+    runs = []
+
+    def counting(python_args, files, timeout, environment):
+        runs.append(sorted(files))
+        return codequality.testing.run_locally(python_args, files, timeout, environment)
+
+    calls = [("share", [3, 4])]
+    first = codequality.call_module(MODULE, calls, module="shapes", execute=counting)
+    assert codequality.call_module(MODULE, calls, module="shapes", execute=counting) == first
+    assert runs == [["labsupport_calls.json", "shapes.py"]]
+    assert first[0].value == 0.75
+
+
+@pytest.mark.parametrize("source, words", [
+    ("raise RuntimeError('no data here')\n", "could not be imported: RuntimeError: no data"),
+    ("import os\nos._exit(0)\n", "without answering"),
+    ("while True:\n    pass\n", "ran past 1 s"),
+])
+def test_a_module_that_does_not_answer_is_an_error(source, words):
+    with pytest.raises(codequality.ModuleDoesNotRun, match=words):
+        codequality.call_module(source, [("f", [1])], module="broken", timeout=1)
+
+
+@pytest.mark.parametrize("calls, error, words", [
+    ([("share", 1, 4)], TypeError, "pair"),
+    ([("share", [object()])], TypeError, "plain data"),
+    ([("share", [float("nan")])], TypeError, "plain data"),
+    ([("not a name", [])], TypeError, "pair"),
+])
+def test_bad_calls_are_refused_before_anything_runs(calls, error, words):
+    with pytest.raises(error, match=words):
+        codequality.call_module(MODULE, calls, module="shapes")
+    with pytest.raises(ValueError, match="lower-case"):
+        codequality.call_module(MODULE, [], module="Shapes")
+
+
+def test_a_verdict_is_reused_until_the_code_or_the_config_changes(tmp_path):
+    config = tmp_path / "team.pylintrc"
+    config.write_text("[FORMAT]\nmax-line-length=100\n", encoding="utf-8")
+    long_line = '"""Doc."""\n\nVALUE = "' + "x" * 80 + '"\n'
+    first = codequality.lint(long_line, config=config)
+    assert codequality.lint(long_line, config=config) is first and not first.ids
+    config.write_text("[FORMAT]\nmax-line-length=79\n", encoding="utf-8")
+    assert codequality.lint(long_line, config=config).ids == {"C0301": 1}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from labsupport import pipeline, testing
+from labsupport import codequality, pipeline, testing
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,23 @@ def test_lint_failure_names_the_pylint_messages(data, registry):
                        evaluation)
     detail = run.to_frame().loc["lint", "detail"]
     assert "invalid-name" in detail and "/10" in detail
+
+
+def test_the_lint_stage_is_codequality_with_pylints_defaults():
+    code = pipeline.EXAMPLE_CODE + "\n\ndef Bad(x):\n    return x\n"
+    score, messages = pipeline.lint_score(code)
+    report = codequality.lint(textwrap.dedent(code), config=None, module="features")
+    assert report.score is not None and score == report.score < 10
+    assert messages == tuple(f"features.py:{message}" for message in report.messages)
+    assert any(message.endswith("(invalid-name)") for message in messages)
+
+
+def test_code_that_does_not_parse_fails_the_lint_stage_with_the_reason(data, registry):
+    train, evaluation = data
+    broken = replace(pipeline.example_change(train), code="def add_features(frame:\n")
+    run = pipeline.run(broken, registry, evaluation)
+    assert run.failed_stage == "lint"
+    assert "features.py does not parse (line 1" in run.to_frame().loc["lint", "detail"]
 
 
 def test_delivery_waits_for_a_person_and_deployment_does_not(data, registry):
