@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import functools
 import importlib
 import json
@@ -37,7 +38,6 @@ import sys
 import tempfile
 import types
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,7 +264,7 @@ class Servers:
             raise RuntimeError("the fork server of the versions under test stopped")
         return int(line)
 
-    @contextmanager
+    @contextlib.contextmanager
     def served(self, source: str, module: str, functions: Sequence[str]) -> Iterator[Path]:
         """Serve the version ``source`` while the block runs; yield the path of its socket.
 
@@ -285,15 +285,11 @@ class Servers:
             shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
-        """Kill the fork server and every server it started."""
-        try:
+        """Kill the fork server and every server it started: they share its process group,
+        whose id stays its pid until it is waited for (a dead one is a zombie until then)."""
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self._process.kill()
-        self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
-            if stream is not None:
-                stream.close()
+        self._process.communicate()
 
     def __enter__(self) -> Servers:
         return self
