@@ -2,7 +2,8 @@
 
 Exercise 03's grader runs a student's test file once per version of the function under test
 (the correct ones and every hidden bug), each run in a fresh sandbox of its own
-(``labsupport.course.commandbox``) with the outcome plugin loaded. The floor is what one version
+(``labsupport.course.commandbox``) with the outcome plugin loaded, the version served from a
+process of its own (``labsupport.course.suites``). The floor is what one version
 cannot cost less than: one bare ``python -m pytest -q`` of the same test file against the given
 function in a plain subprocess, measured in the same run (median of a few). The solution's suite
 for question 1 is graded against the solution's own versions, so every bug is run.
@@ -18,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from labsupport import testing
-from labsupport.course import commandbox, proxy
+from labsupport.course import commandbox, proxy, suites
 from labsupport.course.sandbox import Isolation, Limits, bubblewrap_problem
 
 SOLUTION = Path(__file__).resolve().parent.parent / "solutions" / "03_testing_ml_code.ipynb"
@@ -26,7 +27,7 @@ REPEATS = 3
 FLOOR_REPEATS = 5
 
 
-def _suite_and_versions() -> tuple[str, tuple[testing.Version, ...]]:
+def _suite_and_versions() -> tuple[str, tuple[suites.Version, ...]]:
     """Question 1's model suite (the answer cell) and hidden versions (the hidden-test cell)."""
     answer: dict = {}
     hidden: dict = {}
@@ -64,9 +65,9 @@ def main() -> None:
         floors += [_seconds(lambda: testing.run_locally(bare_args, files, 60,
                                                         testing.RUN_ENVIRONMENT))
                    for _ in range(FLOOR_REPEATS // REPEATS + 1)]
-        testing.forget_runs()
+        suites.forget_runs()
         started = time.perf_counter()
-        grade = testing.grade_suite(suite, versions, module="features", timeout=60,
+        grade = suites.grade_suite(suite, versions, module="features", timeout=60,
                                     execute=executor)
         gradings.append(time.perf_counter() - started)
     assert grade is not None and grade.passes_correct and grade.n_caught == len(versions) - 2

@@ -3,10 +3,8 @@
 Taught in lesson 03 (``notebooks/03_testing_ml_code.ipynb``): the notebook writes test files and
 runs them with the real ``pytest`` in a fresh subprocess, then reads the outcomes from
 :func:`run_pytest` (a :class:`TestRun`: one :class:`TestOutcome` per test, plus pytest's own
-terminal report). Exercise 03 grades a student's test suite with :func:`grade_suite`: the suite
-runs against correct versions of a function (it must pass on all) and against buggy versions
-(each one it fails on is a bug caught), every version in a fresh process, installed under the
-same module name and file name, compiled from its normalised source (:func:`installed_module`).
+terminal report). Exercise 03's grader runs a student's test suite with :func:`run_pytest`
+against every version of a function (see :mod:`labsupport.course.suites`).
 
 This module is also the tiny pytest plugin that reports the outcomes (``-p labsupport.testing``):
 at the end of the run it writes one line, :data:`MARK` followed by JSON, to the real standard
@@ -20,13 +18,9 @@ it in a fresh sandbox instead (:func:`labsupport.course.proxy.command_executor`)
 from __future__ import annotations
 
 import ast
-import base64
-import functools
 import json
-import marshal
 import math
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -339,41 +333,10 @@ def run_pytest(files: Mapping[str, str], args: Sequence[str] = (),
     return parse_output(output, code)
 
 
-def run_suite(suite: str, implementation: str, module: str, test_file: str = "test_suite.py",
-              timeout: float = DEFAULT_TIMEOUT, execute: Executor | None = None) -> TestRun:
-    """Run the test file ``suite`` against ``implementation`` installed as module ``module``.
-
-    The implementation is installed as the grader installs every version it tries: normalised and
-    compiled, without its source (:func:`installed_module`).
-    """
-    if not isinstance(suite, str) or not isinstance(implementation, str):
-        raise TypeError("suite and implementation must be source code (str)")
-    if not module.isidentifier():
-        raise ValueError(f"module must be a Python identifier, got {module!r}")
-    if not (test_file.startswith("test_") and test_file.endswith(".py")):
-        raise ValueError(f"test_file must be named test_*.py for pytest to find it, got "
-                         f"{test_file!r}")
-    files = {f"{module}.py": installed_module(implementation, module), test_file: suite}
-    return run_pytest(files, timeout=timeout, execute=execute)
-
-
-def installed_module(source: str, module: str) -> str:
-    """The text of ``<module>.py`` as the grader installs a version: compiled code, no source.
-
-    ``source`` is normalised (:func:`normalise_source`), compiled under the file name
-    ``<module>.py`` and stored as marshalled bytecode that the module runs when imported. Every
-    version's file then reads the same but for one opaque string: a test cannot grep the code
-    for a bug it guesses (``inspect.getsource`` of a function fails), only run it.
-    """
-    code = compile(normalise_source(source), f"{module}.py", "exec")
-    blob = base64.b64encode(marshal.dumps(code)).decode("ascii")
-    return f"import base64, marshal\nexec(marshal.loads(base64.b64decode({blob!r})))\n"
-
-
 def normalise_source(source: str) -> str:
     """``source`` without comments, docstrings or layout: ``ast.unparse`` of its tree.
 
-    Two versions of a function installed by the grader then differ only in their code.
+    Two versions of a function then differ only in their code, not in how they are written up.
 
     Raises
     ------
@@ -394,170 +357,3 @@ def normalise_source(source: str) -> str:
                     body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
     return ast.unparse(tree) + "\n"
-
-
-# --- grading a test suite by the bugs it catches ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Version:
-    """One implementation a suite is run against.
-
-    Attributes
-    ----------
-    name
-        A short key (``"wrong-axis"``), unique within a grading.
-    description
-        What a student is told about it (never its code): ``"statistics taken along rows"``.
-    source
-        The module's code.
-    correct
-        True for a correct implementation (the suite must pass), False for a bug to catch.
-    """
-
-    name: str
-    description: str
-    source: str
-    correct: bool
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError("a Version needs a non-empty name")
-        normalise_source(self.source)  # refuse broken code when it is declared
-
-
-@dataclass(frozen=True)
-class VersionResult:
-    """A version and the suite's run against it."""
-
-    version: Version
-    run: TestRun
-
-    @property
-    def caught(self) -> bool:
-        """For a bug: the suite did not pass on it."""
-        return not self.version.correct and not self.run.passed
-
-
-@dataclass(frozen=True)
-class SuiteGrade:
-    """How a test suite fared against correct and buggy versions (:func:`grade_suite`).
-
-    Attributes
-    ----------
-    results
-        One per version run, in the order they ran (correct versions first; after a correct
-        version fails, the bugs are not run: nothing could be earned).
-    """
-
-    results: tuple[VersionResult, ...]
-
-    @property
-    def passes_correct(self) -> bool:
-        """True when the suite passed on every correct version (the gate)."""
-        correct = [r for r in self.results if r.version.correct]
-        return bool(correct) and all(r.run.passed for r in correct)
-
-    def caught(self, name: str) -> bool:
-        """True when the gate holds and the suite failed on the bug called ``name``."""
-        matches = [r for r in self.results if r.version.name == name]
-        if not matches and self.passes_correct:
-            raise KeyError(f"no version called {name!r}; known: "
-                           f"{sorted(r.version.name for r in self.results)}")
-        return self.passes_correct and any(r.caught for r in matches)
-
-    @property
-    def n_caught(self) -> int:
-        """Bugs caught (0 unless the gate holds)."""
-        return sum(self.caught(r.version.name) for r in self.results if not r.version.correct)
-
-    def feedback(self) -> str:
-        """What a student may be told: the gate, then each bug by its description."""
-        lines = []
-        for result in self.results:
-            if result.version.correct and not result.run.passed:
-                failing = [o.test_id.split("::")[-1] for o in result.run.outcomes
-                           if o.outcome in ("failed", "error")][:5]
-                lines.append(f"your suite does not pass on a correct implementation "
-                             f"({result.version.description}): {result.run.summary()}"
-                             + (f"; failing: {', '.join(failing)}" if failing else "")
-                             + ". A suite that fails on correct code catches nothing; run it "
-                             "against the given function to see why.")
-        if self.passes_correct:
-            lines.append("your suite passes on every correct implementation")
-            for result in self.results:
-                if not result.version.correct:
-                    verdict = "caught  " if result.caught else "survived"
-                    lines.append(f"{verdict} {result.version.description}")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return f"SuiteGrade({self.n_caught} bug(s) caught)\n{self.feedback()}"
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_run(suite: str, source: str, module: str, test_file: str, timeout: float,
-                execute: Executor | None) -> TestRun:
-    return run_suite(suite, source, module, test_file, timeout, execute)
-
-
-def forget_runs() -> None:
-    """Forget the runs :func:`grade_suite` remembered (a benchmark times fresh ones)."""
-    _cached_run.cache_clear()
-
-
-def grade_suite(suite: str, versions: Sequence[Version], module: str,
-                test_file: str = "test_suite.py", seed: int = 0,
-                timeout: float = DEFAULT_TIMEOUT, execute: Executor | None = None) -> SuiteGrade:
-    """Run the test file ``suite`` against every version, each in a fresh process.
-
-    Every version is installed as ``<module>.py`` beside ``test_file``, normalised and compiled
-    (:func:`installed_module`), so a test can tell them apart only by what they do. The correct
-    versions run first, in an order drawn from ``seed``, then the buggy ones in a drawn order;
-    once a correct version fails the bugs are not run (a suite that fails on correct code earns
-    nothing). Runs of the same suite on the same source are remembered in this process (the
-    grader's hidden tests share them).
-
-    Parameters
-    ----------
-    suite
-        The test file's text (it imports the function from ``module``).
-    versions
-        At least one correct and one buggy :class:`Version`, names unique.
-    module, test_file
-        The module name the suite imports, and the test file's name.
-    seed
-        Seeds the order.
-    timeout
-        Seconds each run may take before it is killed (a hanging suite earns nothing).
-    execute
-        Where each run happens (see :func:`run_pytest`); the grader passes a sandbox.
-
-    Returns
-    -------
-    SuiteGrade
-    """
-    if not isinstance(suite, str):
-        raise TypeError(f"the suite must be the text of a test file (str), got "
-                        f"{type(suite).__name__}")
-    versions = tuple(versions)
-    if not all(isinstance(v, Version) for v in versions):
-        raise TypeError("versions must be Version objects")
-    names = [v.name for v in versions]
-    if len(set(names)) != len(names):
-        raise ValueError(f"version names must be unique, got {names}")
-    if not any(v.correct for v in versions) or all(v.correct for v in versions):
-        raise ValueError("grade_suite needs at least one correct and one buggy version")
-    order = random.Random(seed)
-    correct = [v for v in versions if v.correct]
-    buggy = [v for v in versions if not v.correct]
-    order.shuffle(correct)
-    order.shuffle(buggy)
-    results = []
-    for version in correct + buggy:
-        if not version.correct and not all(r.run.passed for r in results
-                                           if r.version.correct):
-            break
-        run = _cached_run(suite, version.source, module, test_file, float(timeout), execute)
-        results.append(VersionResult(version, run))
-    return SuiteGrade(tuple(results))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from labsupport import testing
-from labsupport.course import commandbox, proxy
+from labsupport.course import commandbox, proxy, suites
 from labsupport.course.sandbox import Isolation, Limits
 from tests.sandbox_support import require_bubblewrap
+from tests.test_suites import ADD, READERS
 
 LIMITS = Limits(cell_seconds=20, submission_seconds=60, memory_bytes=1024**3, processes=32)
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,16 +70,26 @@ def test_the_graders_executor_runs_each_version_in_a_fresh_sandbox():
                  "    seen = pathlib.Path('/tmp/seen')\n"
                  "    assert not seen.exists()\n    seen.write_text('x')\n"
                  "    assert add(2, 2) == 4\n")
-    versions = [testing.Version("good", "a correct add", "def add(a, b):\n    return a + b\n",
+    versions = [suites.Version("good", "a correct add", "def add(a, b):\n    return a + b\n",
                                 True),
-                testing.Version("again", "add again", "def add(a, b):\n    return b + a\n",
+                suites.Version("again", "add again", "def add(a, b):\n    return b + a\n",
                                 True),
-                testing.Version("off", "one too many", "def add(a, b):\n    return a + b + 1\n",
+                suites.Version("off", "one too many", "def add(a, b):\n    return a + b + 1\n",
                                 False)]
     executor = proxy.SandboxedCommand(Isolation())
-    grade = testing.grade_suite(remembers, versions, module="calc", timeout=20,
+    grade = suites.grade_suite(remembers, versions, module="calc", timeout=20,
                                 execute=executor)
     assert grade.passes_correct and grade.caught("off")
+
+
+def test_in_the_sandbox_a_suite_sees_a_stand_in_and_no_lab_module_that_computes():
+    run = suites.run_suite(READERS, ADD, module="calc", timeout=20,
+                           execute=proxy.SandboxedCommand(Isolation()))
+    outcomes = {o.test_id.split("::")[1]: (o.outcome, o.message) for o in run.outcomes}
+    assert outcomes["test_only_the_stand_in_is_there"] == ("passed", ""), run.output
+    assert "__code__" in outcomes["test_bytecode"][1]
+    assert outcomes["test_source"][0] == outcomes["test_module_file"][0] == "failed"
+    assert "cannot import name 'preprocessing'" in outcomes["test_the_labs_own_modules"][1]
 
 
 def test_outside_the_grader_tests_run_in_a_plain_subprocess():

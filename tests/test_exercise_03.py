@@ -1,18 +1,23 @@
-"""Exercise 03 graded for real: a student's test suite earns a point per hidden bug it catches.
+"""Exercise 03 graded for real: a student's test suite earns by the hidden bugs it catches.
 
-Three submissions are built from the generated exercise and graded by ``grading.grade_batch``
-(each notebook in its own sandboxed kernel; every run of a student's suite against a version of
-the function in a fresh sandbox of its own):
+Four submissions are built from the generated exercise and graded together by
+``grading.grade_batch`` (each notebook in its own sandboxed kernel; every run of a student's suite
+against a version of the function in a fresh sandbox of its own, the version served from a
+process of its own):
 
 * the solution: every point (5 + 5);
-* a partial suite: question 1 checks mean 0 and standard deviation 1 on data scaled by itself
-  (the sample bug, the wrong axis and n - 1 caught; statistics taken from X and NaN survive:
-  3 of 5); question 2 checks valid rows and values on the bounds with the default index (the
-  swapped and exclusive bounds caught; the sample bug, NaN and dropped repeats survive: 2 of 5);
-* a crafty one: question 1 compares the installed module's text with the given function's,
-  normalised as the grader does (the installed file holds compiled code only, and the hidden
-  correct rewrite differs anyway: 0 of 5); question 2 hangs (0 of 5, and the grading goes on:
-  the status is ``ok``).
+* a partial one: question 1 scales the data by itself (the declared wrong answer: mean 0, std 1,
+  NaN kept, X never differs from the reference), so it catches the sample bug, NaN and n - 1 but
+  none of the four bugs that take statistics from X: 3 of 7 tests, under half; question 2 checks
+  valid rows and values on the bounds with the default index (2 of 5);
+* a crafty one: question 1 imports the lab's own ``standardize`` and compares with it on random
+  inputs (the sandbox has no such module: it fails on the correct versions, 0); question 2 hangs
+  (0, and the grading goes on: the status is ``ok``);
+* a careless one: question 1 compares floats with exact ``==`` (it passes the public test, on
+  the given function, but the hidden rewrite differs in the last digits: 1 of 7 tests);
+  question 2 reads the bytecode (``__code__``: the stand-in it imports has none, 0).
+
+Each attack earns no more than its honest twin (the solution) and under half of its question.
 """
 
 from __future__ import annotations
@@ -38,21 +43,6 @@ LIMITS = Limits(cell_seconds=60, submission_seconds=400, memory_bytes=2 * 1024**
 pytestmark = pytest.mark.skipif(not SOLUTION.is_file(),
                                 reason="student copy of the lab: solutions/ is withheld")
 
-PARTIAL_Q1 = '''
-SUITE_Q1 = """
-import numpy as np
-import pytest
-
-from features import standardize
-
-
-def test_scaled_columns_have_mean_0_and_std_1():
-    data = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 60.0]])
-    scaled = standardize(data, data)
-    assert scaled.mean(axis=0) == pytest.approx([0.0, 0.0])
-    assert scaled.std(axis=0) == pytest.approx([1.0, 1.0])
-"""
-'''
 PARTIAL_Q2 = '''
 SUITE_Q2 = """
 import pandas as pd
@@ -86,11 +76,17 @@ def graded(tmp_path_factory) -> tuple[dict[str, dict[str, str]], Path]:
     """The three submissions graded once: student -> row of grades.csv, and the output folder."""
     require_bubblewrap()
     answers, wrong = solution_answers(SOLUTION)
-    (introspecting,) = [code for words, code in wrong.items() if "reads the code" in words]
+
+    def declared(words: str) -> str:
+        (code,) = [code for described, code in wrong.items() if words in described]
+        return code
+
     folder = tmp_path_factory.mktemp("submitted")
-    for student, chosen in (("solution", answers),
-                            ("partial", {"q1": PARTIAL_Q1, "q2": PARTIAL_Q2}),
-                            ("crafty", {"q1": introspecting, "q2": HANGING_Q2})):
+    for student, chosen in (
+            ("solution", answers),
+            ("partial", {"q1": declared("scales the data by itself"), "q2": PARTIAL_Q2}),
+            ("crafty", {"q1": declared("imports the lab's own standardize"), "q2": HANGING_Q2}),
+            ("careless", {"q1": declared("exact =="), "q2": declared("__code__")})):
         nbformat.write(submission(EXERCISE, chosen), folder / f"{student}.ipynb")
     out = tmp_path_factory.mktemp("graded")
     # A test session of its own on a shared machine takes uids no other session uses.
@@ -103,22 +99,33 @@ def graded(tmp_path_factory) -> tuple[dict[str, dict[str, str]], Path]:
 
 
 @pytest.mark.parametrize("student, q1, q2", [
-    ("solution", "5", "5"),  # passes on every correct version, catches every bug
-    ("partial", "3", "2"),   # catches some bugs and not others
-    ("crafty", "0", "0"),    # introspection fails on the correct versions; a hang is contained
+    ("solution", 5, 5),         # passes on every correct version, catches every bug
+    ("partial", 5 * 3 / 7, 2),  # catches some bugs and not the ones that need the skill
+    ("crafty", 0, 0),           # no reference to import; a hang is contained
+    ("careless", 5 / 7, 0),     # exact ==: the public test only; no bytecode to read
 ])
 def test_points_come_from_the_bugs_caught(graded, student, q1, q2):
     grades, _ = graded
     row = grades[student]
-    assert (row["status"], row["q1"], row["q2"], row["possible"]) == ("ok", q1, q2, "10")
+    assert (row["status"], row["possible"]) == ("ok", "10")
+    assert (float(row["q1"]), float(row["q2"])) == pytest.approx((q1, q2), abs=1e-4)
+
+
+@pytest.mark.parametrize("student", ["partial", "crafty", "careless"])
+def test_no_attack_or_wrong_answer_earns_half_or_more_than_the_honest_suite(graded, student):
+    grades, _ = graded
+    for question in ("q1", "q2"):
+        earned = float(grades[student][question])
+        assert earned <= float(grades["solution"][question]) and earned < 2.5, question
 
 
 def test_feedback_names_caught_and_surviving_bugs_without_their_code(graded):
     _, out = graded
     text = gradebook.feedback_path(out, "partial").read_text(encoding="utf-8")
-    assert ("`test_catches_statistics_taken_from_x` (hidden): **failed**, 0 / 1\n"
+    assert ("`test_catches_statistics_taken_from_x` (hidden): **failed**, 0 / 0.7143\n"
             "  - Bug: statistics taken from X instead of the reference") in text
-    assert "`test_catches_the_n_minus_1_standard_deviation` (hidden): **passed**, 1 / 1" in text
+    assert ("`test_catches_the_n_minus_1_standard_deviation` (hidden): **passed**, "
+            "0.7143 / 0.7143") in text
     code_lines = {line.strip() for version in _hidden_versions()
                   for line in version.source.splitlines() if len(line.strip()) > 12}
     assert code_lines and not [line for line in code_lines if line in text]
@@ -140,3 +147,6 @@ def test_a_suite_that_fails_on_correct_code_is_told_so(graded):
     text = gradebook.feedback_path(out, "crafty").read_text(encoding="utf-8")
     assert "does not pass on a correct implementation" in text
     assert "killed at its time limit" in text
+    assert "ImportError while importing test module" in text
+    text = gradebook.feedback_path(out, "careless").read_text(encoding="utf-8")
+    assert "'ServedFunction' object has no attribute '__code__'" in text

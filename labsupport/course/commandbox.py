@@ -6,6 +6,12 @@ machine, uid, cgroup and limits as a submission's kernel (:class:`~labsupport.co
 Sandbox`), a fresh one every time, so nothing a run does (files written, processes left behind)
 reaches the next run, the grader or the machine. It is killed with everything it started at its
 time limit.
+
+Of ``labsupport`` a command sees only :data:`labsupport.course.suites.LIBRARY`: pytest's outcome
+plugin and the stand-in that calls the version under test where it is served, never a module
+that computes a function a suite tests; a copy of the package installed in the grader's Python
+is shown as that same short library. The version's socket, when given, is the only other
+thing shown (at :data:`SERVICE`).
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ from pathlib import Path
 import labsupport
 from labsupport.course import sandbox
 from labsupport.course.sandbox import Isolation, Limits, SandboxUnavailable
+from labsupport.course.suites import SERVICE_VARIABLE, short_library
 
 #: Most bytes of output read back from one command (its end, where pytest's summary is).
 MAX_OUTPUT_BYTES = 1024**2
+#: Where a served version's socket folder appears inside the sandbox.
+SERVICE = sandbox.INSIDE / "service"
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,15 @@ class CommandSandbox(sandbox.Sandbox):
     """
 
     def run_python(self, python_args: Sequence[str], files: Mapping[str, str],
-                   environment: Mapping[str, str] | None = None) -> CommandResult:
+                   environment: Mapping[str, str] | None = None,
+                   service: str | None = None) -> CommandResult:
         """Run the grader's Python with ``python_args``, confined like a kernel.
 
         ``files`` (name -> text) are shown read-only in the working directory
-        (``/home/student``, otherwise a private ``tmpfs``). The command is killed with
+        (``/home/student``, otherwise a private ``tmpfs``). ``service``, the path of a Unix
+        socket (a served version, :func:`labsupport.course.suites.served`), is shown with its
+        folder at :data:`SERVICE` and named by the environment variable
+        :data:`~labsupport.course.suites.SERVICE_VARIABLE`. The command is killed with
         everything it started after ``limits.cell_seconds``.
 
         Raises
@@ -71,16 +84,18 @@ class CommandSandbox(sandbox.Sandbox):
                 raise ValueError(f"file name {name!r} must be a plain name (no folders)")
         self._root = Path(tempfile.mkdtemp(prefix="labsupport-command-"))
         try:
-            return self._command(list(python_args), dict(files), dict(environment or {}))
+            return self._command(list(python_args), dict(files), dict(environment or {}),
+                                 service)
         finally:
             self.close()
 
     def _command(self, python_args: list[str], files: dict[str, str],
-                 environment: dict[str, str]) -> CommandResult:
+                 environment: dict[str, str], service: str | None) -> CommandResult:
         assert self._root is not None
         root = self._root
         for name in ("work", "kernel", "submission"):
             (root / name).mkdir(mode=0o755)
+        self._library = short_library(root / "library")
         for name, text in files.items():
             self.provide(name, text.encode("utf-8"))
         self._make_cgroup()
@@ -93,9 +108,7 @@ class CommandSandbox(sandbox.Sandbox):
             (root / "empty").touch(mode=0o444)
             binds, executable = sandbox._python_binds(  # pylint: disable=protected-access
                 root / "empty")
-            for name in files:
-                binds += ["--ro-bind", str(root / "submission" / name),
-                          str(sandbox.HOME / name)]
+            binds += self._shown(files, service, environment)
             cwd, tmp = str(sandbox.HOME), "/tmp"
             pythonpath = str(sandbox.INSIDE / "lib")
         else:
@@ -103,6 +116,8 @@ class CommandSandbox(sandbox.Sandbox):
             for name in files:
                 shutil.copy(root / "submission" / name, root / "work" / name)
             pythonpath = str(Path(labsupport.__file__).resolve().parent.parent)
+            if service is not None:
+                environment[SERVICE_VARIABLE] = service
         env = {**sandbox._kernel_environment(  # pylint: disable=protected-access
             cwd, tmp, tmp, pythonpath, executable), **environment}
         config = {"rlimits": self._rlimits(), "uid": self._uid, "cwd": cwd,
@@ -122,12 +137,41 @@ class CommandSandbox(sandbox.Sandbox):
             text = stream.read().decode("utf-8", "replace")
         return CommandResult(code, text)
 
+    def _shown(self, files: dict[str, str], service: str | None,
+               environment: dict[str, str]) -> list[str]:
+        """bwrap options showing the command's files, the short library in place of any copy
+        of ``labsupport`` installed in the grader's Python, and the served version's socket
+        folder (named in ``environment``)."""
+        assert self._root is not None and self._library is not None
+        binds = []
+        for name in files:
+            binds += ["--ro-bind", str(self._root / "submission" / name),
+                      str(sandbox.HOME / name)]
+        for copy in _installed_copies():
+            binds += ["--ro-bind", str(self._library), str(copy)]
+        if service is not None:
+            binds += ["--ro-bind", str(Path(service).parent), str(SERVICE)]
+            environment[SERVICE_VARIABLE] = str(SERVICE / Path(service).name)
+        return binds
+
+
+def _installed_copies() -> list[Path]:
+    """Where a copy of ``labsupport`` installed in the grader's Python appears in a sandbox."""
+    found = []
+    prefix, base = Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()
+    for root, inside in ((base, base), (prefix, sandbox.INSIDE / "python")):
+        for copy in sorted(root.glob("lib/python*/site-packages/labsupport")):
+            found.append(inside / copy.relative_to(root))
+    return sorted(set(found))
+
 
 def run_command(python_args: Sequence[str], files: Mapping[str, str], limits: Limits,
                 isolation: Isolation | None = None,
-                environment: Mapping[str, str] | None = None) -> CommandResult:
+                environment: Mapping[str, str] | None = None,
+                service: str | None = None) -> CommandResult:
     """Run the grader's Python with ``python_args`` in a fresh sandbox, then remove the sandbox.
 
     See :meth:`CommandSandbox.run_python`; ``limits.cell_seconds`` is the command's time limit.
     """
-    return CommandSandbox(limits, isolation).run_python(python_args, files, environment)
+    return CommandSandbox(limits, isolation).run_python(python_args, files, environment,
+                                                        service)

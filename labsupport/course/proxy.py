@@ -229,7 +229,8 @@ class SandboxedCommand:
 
     The grader's hidden tests of exercise 03 run a student's test suite through it: every run in
     a new sandbox (nothing carried from one run to the next), confined like the submission's
-    kernel, killed with all it started at its time limit.
+    kernel, killed with all it started at its time limit. ``service`` is the socket of the
+    version under test (see :func:`labsupport.course.suites.run_suite`).
     """
 
     isolation: Isolation
@@ -237,11 +238,12 @@ class SandboxedCommand:
     processes: int = 64
 
     def __call__(self, python_args: Sequence[str], files: Mapping[str, str], timeout: float,
-                 environment: Mapping[str, str]) -> tuple[int | None, str]:
+                 environment: Mapping[str, str],
+                 service: str | None = None) -> tuple[int | None, str]:
         limits = Limits(cell_seconds=timeout, submission_seconds=timeout + 60,
                         memory_bytes=self.memory_bytes, processes=self.processes,
                         file_bytes=16 * 1024**2, scratch_bytes=64 * 1024**2)
-        done = run_command(python_args, files, limits, self.isolation, environment)
+        done = run_command(python_args, files, limits, self.isolation, environment, service)
         return done.returncode, done.output
 
 

@@ -490,6 +490,8 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         self._kernel_pid: int | None = None
         self._uid: int | None = None
         self._ready = False
+        #: The folder shown as the ``labsupport`` package (None: the package itself).
+        self._library: Path | None = None
         self.note = ""
         #: Called once the kernel answers (a :class:`Warmup` starts the next kernel then).
         self.on_ready: Callable[[], None] | None = None
@@ -701,7 +703,7 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
                  "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
                  "--size", str(_RUN_BYTES), "--tmpfs", "/run",
                  "--size", size, "--tmpfs", str(HOME), *binds,
-                 "--ro-bind", str(Path(labsupport.__file__).resolve().parent),
+                 "--ro-bind", str(self._library or Path(labsupport.__file__).resolve().parent),
                  str(_LIB / "labsupport"),
                  "--bind", str(self._root / "kernel"), str(_KERNEL),
                  "--ro-bind", str(self._root / "submission"), str(_SUBMISSION)]
