@@ -10,9 +10,10 @@ stages of the lecture (:data:`PHASES`): the *build* of an ML system is training,
 code and the data into the artifact that ships (a pickled model plus its feature code, named by a
 hash of its bytes); the cheap *tests* of the inputs (lint, unit tests, data validation) run before
 that expensive build and the test of its output (the quality gate) after it; *deploy* publishes
-exactly the artifact that was built and tested. Lint and test run the real
-tools (pylint and pytest) in a subprocess on files written to a throw-away workspace (the test
-stage through :func:`labsupport.testing.run_pytest`, lesson 03's runner); the deploy
+exactly the artifact that was built and tested. Lint and test run the real tools: pylint in
+process through :func:`labsupport.codequality.lint` (lesson 04's), pytest in a subprocess on
+files written to a throw-away folder through :func:`labsupport.testing.run_pytest` (lesson
+03's runner); the deploy
 stage writes the model into a :class:`Registry` folder. In "delivery" mode the pipeline stops at a
 staged release that a person promotes; in "deployment" mode it promotes automatically.
 """
@@ -24,9 +25,6 @@ import hashlib
 import json
 import math
 import pickle
-import subprocess
-import sys
-import tempfile
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -296,22 +294,6 @@ class Registry:
             rows.append({"version": version, "artifact": card.get("artifact"), **card["metrics"],
                          "live": version == live})
         return pd.DataFrame(rows)
-
-
-def _tool(args: list[str], workspace: Path) -> subprocess.CompletedProcess:
-    # A clean, minimal environment: no third-party pytest plugins (they would slow every run and
-    # are not part of the project under test), tool caches inside the workspace.
-    environment = {"PATH": "/usr/bin:/bin", "PYLINTHOME": str(workspace / ".pylint.d"),
-                   "HOME": str(workspace), "PYTHONDONTWRITEBYTECODE": "1",
-                   "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    return subprocess.run([sys.executable, "-m", *args], cwd=workspace, capture_output=True,
-                          text=True, timeout=TOOL_TIMEOUT, env=environment, check=False)
-
-
-def _workspace(folder: str, code: str) -> Path:
-    workspace = Path(folder)
-    (workspace / "features.py").write_text(textwrap.dedent(code))
-    return workspace
 
 
 # Like a CI server's cache keyed by a hash of the inputs: pylint and pytest give the same answer
