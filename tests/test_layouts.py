@@ -64,7 +64,7 @@ def test_canvas_files_are_matched_to_exercises_by_the_students_own_file_name(tmp
     assert paths == {("334244", "lab2.ipynb"): "wellslane_LATE_334244_394803489_lab2.ipynb",
                      ("334244", "solution.ipynb"): None,
                      ("340934", "lab2.ipynb"): None,
-                     ("340934", "solution.ipynb"): "smithbob_late_340934_208490301_solution-1.ipynb",
+                     ("340934", "solution.ipynb"): CANVAS_FILES[1],
                      ("351200", "lab2.ipynb"): None,
                      ("351200", "solution.ipynb"): "zhaomin_351200_208490400_solution.ipynb"}
     bob = [s for s in scan.submissions if s.student == "340934" and s.path][0]

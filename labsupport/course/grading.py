@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from labsupport.course import authoring, gradebook, layouts, runner
+from labsupport.course import authoring, gradebook, layouts, policy, runner
 from labsupport.course.gradebook import SubmissionResult, TestResult
 from labsupport.course.proxy import KernelNamespace
 from labsupport.course.sandbox import (DEFAULT_UID_BASE, Isolation, KernelGone, Limits, Sandbox,
@@ -671,15 +671,17 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
         workers: int | None = None, force: bool = False, part: tuple[int, int] = (1, 1),
         uid_base: int = DEFAULT_UID_BASE, timings: bool = False,
         progress: bool = True, unconfined: bool = False, layout: str = "folders",
-        roster: layouts.Roster | None = None) -> BatchSummary:
+        roster: layouts.Roster | None = None,
+        course: policy.Course | None = None) -> BatchSummary:
     """Grade every submission under ``submissions_dir`` against ``solutions`` into ``out_dir``.
 
     Already graded, unchanged submissions are skipped unless ``force``. ``part=(i, N)`` grades
     shard ``i`` of ``N``. Kernels run under bubblewrap; where it cannot run, ValueError says
     why, unless ``unconfined`` (per-process limits only, with a warning on stderr). ``layout``
     and ``roster`` are those of :func:`scan_submissions`; what the download says about each
-    hand-in (late flag, time, LMS name) is kept in ``handins.csv``. Returns what was done; the
-    reports in ``out_dir`` cover every stored result.
+    hand-in (late flag, time, LMS name) is kept in ``handins.csv``; with a ``course``, the
+    reports apply its policy (:func:`labsupport.course.policy.write_reports`). Returns what was
+    done; the reports in ``out_dir`` cover every stored result.
     """
     solutions = [Path(s).resolve() for s in solutions]
     for solution in solutions:
@@ -731,7 +733,7 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
                 store(grader_error(culprit, limits, WorkerDied(
                     "the grading worker died twice while grading this notebook, the second "
                     "time with no other notebook beside it")))
-    results = gradebook.write_reports(out_dir, timings)
+    results = policy.write_reports(out_dir, course, roster, timings)
     return BatchSummary(len(todo), len(submissions) - len(todo), tuple(sorted(failed)),
                         tuple(results), scan.skipped)
 
@@ -773,9 +775,11 @@ def _run_grade(args: argparse.Namespace) -> int:
                     memory_bytes=args.memory_mb * 1024**2, processes=args.processes)
     try:
         roster = layouts.read_roster(args.roster) if args.roster else None
+        course = policy.read_course(args.course) if args.course else None
         summary = grade_batch(paths[:-1], paths[-1], args.out, limits, args.workers,
                               args.force, args.shard, args.uid_base, args.timings,
-                              unconfined=args.unconfined, layout=args.layout, roster=roster)
+                              unconfined=args.unconfined, layout=args.layout, roster=roster,
+                              course=course)
     except ValueError as error:
         _say(f"error: {error}", sys.stderr)
         return 1
@@ -828,6 +832,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable
                          help="the class list (lms_id, student_id, name, email, section"
                               "[, submitted]): students on it with nothing handed in get a "
                               "'missing' row, ids not on it are reported")
+    command.add_argument("--course", type=Path, default=None, metavar="COURSE.toml",
+                         help="due dates, late policy, extensions and overrides, applied to "
+                              "the reports (grades.csv gets raw, override, late_penalty; "
+                              "audit.csv lists every adjustment); the stored results never "
+                              "change")
     command.add_argument("--timings", action="store_true",
                          help="fill results_long.csv's seconds column (output then varies)")
     command.set_defaults(handler=_run_grade)
