@@ -18,6 +18,7 @@ fenced, and every message is cut to a length with a note saying so. A student id
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import io
 import json
@@ -85,6 +86,9 @@ class SubmissionResult:
         Problems worth telling the student (cells that raised or timed out).
     fingerprint
         Hash of the submission, solution and limits: a re-run skips an unchanged submission.
+    inputs
+        ``(what, hash)`` of each input apart (``notebook``, ``solution``, ``limits``), so a
+        regrade can say which one changed (empty in results stored before they were kept).
     """
 
     student: str
@@ -96,6 +100,7 @@ class SubmissionResult:
     tests: tuple[TestResult, ...]
     notes: tuple[str, ...]
     fingerprint: str
+    inputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def score(self) -> float:
@@ -128,6 +133,7 @@ class SubmissionResult:
         data["questions"] = tuple((name, float(points)) for name, points in data["questions"])
         data["tests"] = tuple(TestResult(**test) for test in data["tests"])
         data["notes"] = tuple(data["notes"])
+        data["inputs"] = tuple((what, digest) for what, digest in data.get("inputs", ()))
         return cls(**data)
 
 
@@ -435,6 +441,79 @@ def write_reports(out_dir: Path, timings: bool = False,
     write_atomic(out_dir / "results_long.csv", results_long_csv(results, timings))
     write_atomic(out_dir / "grades.csv", grades_csv(results, grades))
     return results
+
+
+# --- what a regrade changed ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A stored result replaced by a different one: a line of ``changes.csv``.
+
+    ``question`` is a question whose points moved (``before`` and ``after`` are points), or
+    ``status`` when only the status did; ``why`` names the inputs that changed.
+    """
+
+    student: str
+    exercise: str
+    question: str
+    before: str
+    after: str
+    why: str
+
+
+def changed_inputs(old: SubmissionResult, new: SubmissionResult) -> str:
+    """Why ``new`` replaced ``old``: the inputs that differ (``notebook changed``, ...)."""
+    before, after = dict(old.inputs), dict(new.inputs)
+    if not before:
+        return "regraded (the earlier result did not record its inputs)"
+    moved = [what for what in ("notebook", "solution", "limits")
+             if before.get(what) != after.get(what)]
+    if moved:
+        return ", ".join(f"{what} changed" for what in moved)
+    if old.status in GRADER_FAULTS:
+        return f"regraded after a grader fault ({old.status})"
+    return "regraded with the same inputs (--force)"
+
+
+def changes(old: SubmissionResult, new: SubmissionResult) -> list[Change]:
+    """What differs between two results of one student's exercise, question by question."""
+    why = changed_inputs(old, new)
+    rows = [Change(new.student, new.exercise, question, number(old.question_score(question)),
+                   number(new.question_score(question)), why)
+            for question, _ in new.questions
+            if round(old.question_score(question), 4) != round(new.question_score(question), 4)]
+    if not rows and old.status != new.status:
+        rows.append(Change(new.student, new.exercise, "status", old.status, new.status, why))
+    return rows
+
+
+def changes_csv(rows: list[Change]) -> str:
+    """``changes.csv``: ``student, exercise, question, before, after, why``, sorted."""
+    table = [["student", "exercise", "question", "before", "after", "why"]]
+    table += [[csv_student(c.student), c.exercise, printable(c.question), c.before, c.after,
+               c.why] for c in sorted(rows, key=lambda c: (c.student, c.exercise, c.question))]
+    return csv_text(table)
+
+
+def archive(out_dir: Path, old: SubmissionResult) -> Path:
+    """Keep ``old`` (about to be replaced) as ``results/<name>/history/<exercise>.<n>.json``,
+    ``n`` counting from 1, so every earlier result of a student stays readable."""
+    folder = result_path(out_dir, old.student, old.exercise).parent / "history"
+    stem = Path(old.exercise).stem
+    taken = len(list(folder.glob(f"{glob.escape(stem)}.*.json"))) if folder.exists() else 0
+    target = folder / f"{stem}.{taken + 1}.json"
+    write_atomic(target, old.to_json())
+    return target
+
+
+def history(out_dir: Path, student: str, exercise: str) -> list[SubmissionResult]:
+    """Every earlier result of ``student`` on ``exercise``, oldest first (see :func:`archive`)."""
+    folder = result_path(out_dir, student, exercise).parent / "history"
+    stem = Path(exercise).stem
+    found = sorted(folder.glob(f"{glob.escape(stem)}.*.json"),
+                   key=lambda p: int(p.suffixes[-2].lstrip(".")))
+    return [SubmissionResult.from_json(p.read_text(encoding="utf-8")) for p in found]
 
 
 def merge(shards: list[Path], out_dir: Path, timings: bool = False) -> list[SubmissionResult]:

@@ -340,6 +340,17 @@ def fingerprint(submission: Submission, limits: Limits) -> str:
     return digest.hexdigest()
 
 
+def inputs(submission: Submission, limits: Limits) -> tuple[tuple[str, str], ...]:
+    """A hash of each input of a grade apart, so a regrade can say which one changed."""
+    try:
+        notebook = b"" if submission.path is None else _read_bytes(submission.path)
+    except (OSError, ValueError) as error:
+        notebook = f"unreadable: {type(error).__name__}".encode()
+    parts = (("notebook", notebook), ("solution", submission.solution.read_bytes()),
+             ("limits", repr(sorted(asdict(limits).items())).encode()))
+    return tuple((what, hashlib.sha256(data).hexdigest()[:16]) for what, data in parts)
+
+
 def _zero(exercise: authoring.Exercise, reason: str) -> tuple[TestResult, ...]:
     return tuple(TestResult(q.name, t.name, t.hidden, 0.0, q.test_points(t),
                             "error", 0.0, reason, t.message)
@@ -409,7 +420,7 @@ def grader_error(submission: Submission, limits: Limits, error: BaseException) -
     return _stored(SubmissionResult(
         submission.student, submission.solution.name, relative, "grader-error", reason,
         tuple((q.name, q.points) for q in exercise.questions), _zero(exercise, reason), notes,
-        fingerprint(submission, limits)))
+        fingerprint(submission, limits), inputs(submission, limits)))
 
 
 def exercise_imports(solutions: Sequence[Path]) -> tuple[str, ...]:
@@ -514,7 +525,8 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
         all_notes = ((submission.note,) if submission.note else ()) + tuple(notes)
         return _stored(SubmissionResult(submission.student, print_name, relative, status, reason,
                                         questions, tests, all_notes,
-                                        fingerprint(submission, limits)))
+                                        fingerprint(submission, limits),
+                                        inputs(submission, limits)))
 
     if submission.path is None:
         reason = f"no notebook found for {print_name}"
@@ -639,6 +651,9 @@ class BatchSummary:
         Every stored result the reports were written from.
     entries_skipped
         One line per entry of the submissions folder left out, and why (:class:`Scan`).
+    changes, first_graded
+        What this run changed in results graded before (also in ``changes.csv``), and how many
+        results it stored for the first time.
     """
 
     graded: int
@@ -646,6 +661,16 @@ class BatchSummary:
     failed: tuple[str, ...]
     results: tuple[SubmissionResult, ...]
     entries_skipped: tuple[str, ...] = ()
+    changes: tuple[gradebook.Change, ...] = ()
+    first_graded: int = 0
+
+
+def _previous(stored: Path) -> SubmissionResult | None:
+    """The result stored at ``stored``, or None (none yet, or unreadable)."""
+    try:
+        return SubmissionResult.from_json(stored.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def _pending(submissions: list[Submission], out_dir: Path, limits: Limits,
@@ -656,10 +681,7 @@ def _pending(submissions: list[Submission], out_dir: Path, limits: Limits,
     for submission in submissions:
         stored = gradebook.result_path(out_dir, submission.student, submission.solution.name)
         if not force and stored.exists():
-            try:
-                old = SubmissionResult.from_json(stored.read_text(encoding="utf-8"))
-            except (ValueError, TypeError, KeyError):
-                old = None
+            old = _previous(stored)
             if old is not None and old.fingerprint == fingerprint(submission, limits) \
                     and old.status not in gradebook.GRADER_FAULTS:
                 continue
@@ -705,6 +727,8 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
     todo = list(_pending(submissions, out_dir, limits, force))
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     failed: list[str] = []
+    changed: list[gradebook.Change] = []
+    first: list[str] = []
     initargs = (Isolation(confined=not unconfined, uid_base=uid_base), limits,
                 exercise_imports(solutions))
 
@@ -716,9 +740,14 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
                 failed.append(gradebook.printable(
                     f"{graded.student} / {graded.exercise}: {graded.status}: "
                     f"{gradebook.cut(graded.reason, 300)}"))
-            gradebook.write_atomic(
-                gradebook.result_path(out_dir, graded.student, graded.exercise),
-                graded.to_json())
+            target = gradebook.result_path(out_dir, graded.student, graded.exercise)
+            old = _previous(target)
+            if old is None:
+                first.append(graded.student)
+            else:  # the earlier result is kept, and what moved is said
+                gradebook.archive(out_dir, old)
+                changed.extend(gradebook.changes(old, graded))
+            gradebook.write_atomic(target, graded.to_json())
             progress_bar.update()
 
         # A worker that dies (killed by the system, a crash in a library) breaks its pool: the
@@ -733,9 +762,12 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
                 store(grader_error(culprit, limits, WorkerDied(
                     "the grading worker died twice while grading this notebook, the second "
                     "time with no other notebook beside it")))
+    gradebook.write_atomic(out_dir / "changes.csv", gradebook.changes_csv(changed))
     results = policy.write_reports(out_dir, course, roster, timings)
     return BatchSummary(len(todo), len(submissions) - len(todo), tuple(sorted(failed)),
-                        tuple(results), scan.skipped)
+                        tuple(results), scan.skipped,
+                        tuple(sorted(changed, key=lambda c: (c.student, c.exercise,
+                                                             c.question))), len(first))
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -788,12 +820,22 @@ def _run_grade(args: argparse.Namespace) -> int:
     _say(f"graded {summary.graded}, skipped {summary.skipped} already graded; "
          f"{len(summary.results)} results in {args.out / 'grades.csv'}"
          + ("  (UNCONFINED: per-process limits only, no sandbox)" if args.unconfined else ""))
+    _say(change_summary(summary))
     counts = Counter(r.status for r in summary.results)
     _say("statuses: " + ", ".join(f"{status} {counts[status]}"
                                   for status in gradebook.STATUSES if counts[status]))
     for line in summary.failed:
         _say(f"grader error (run again to retry): {line}", sys.stderr)
     return 2 if summary.failed else 0
+
+
+def change_summary(summary: BatchSummary) -> str:
+    """One line: how many results this run changed, why, and how many were new."""
+    moved = {(c.student, c.exercise): c.why for c in summary.changes}
+    reasons = Counter(moved.values())
+    why = "; ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    return (f"changes: {len(moved)} result(s) changed" + (f" ({why})" if why else "")
+            + f", {summary.first_graded} graded for the first time; see changes.csv")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable=protected-access
