@@ -488,16 +488,35 @@ def _is_module(dotted: str) -> bool:
         return False
 
 
+def question_seconds(limits: Limits, tests: int) -> float:
+    """The time budget of one question's tests: ``cell_seconds`` per test, and the grace of one
+    interrupt."""
+    return limits.cell_seconds * tests + limits.interrupt_grace_seconds
+
+
 def _run_tests(sandbox: Sandbox, exercise: authoring.Exercise) -> list[TestResult]:
-    """Run every test against the kernel; once it is gone, the rest fail with the reason."""
+    """Run every test against the kernel; once it is gone, the rest fail with the reason.
+
+    Each question's tests get a time budget of their own (:func:`question_seconds`), and once
+    one of them is interrupted for running too long the question's other tests are not run: an
+    infinite loop in q1 costs q1 and its time only, and q2 and q3 are still graded.
+    """
     namespace = KernelNamespace(sandbox)
     tests = []
     for question in exercise.questions:
+        if not sandbox.gone:
+            sandbox.renew(question_seconds(sandbox.limits, len(question.tests)))
+        timeouts = sandbox.timeouts
         for test in question.tests:
             share = question.test_points(test)
             if sandbox.gone:
                 outcome = runner.Outcome(question.name, test.name, False, "error",
                                          f"not run: {sandbox.gone}", 0.0)
+            elif sandbox.timeouts > timeouts:
+                outcome = runner.Outcome(
+                    question.name, test.name, False, "error", f"not run: an earlier test of "
+                    f"{question.name} ran past {sandbox.limits.cell_seconds:g} s and was "
+                    "interrupted, so the question's other tests were skipped", 0.0)
             else:
                 outcome = runner.run_test(test, namespace)
             if sandbox.gone and outcome.passed:
