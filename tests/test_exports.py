@@ -148,3 +148,24 @@ def test_the_export_command_writes_and_refuses(grading, capsys):
     assert "left out: 9999 is graded but not on the roster" in capsys.readouterr().err
     assert cli.main(["export", "moodle", str(root / "x"), "--grades", str(root / "none")]) == 1
     assert "holds no grading results" in capsys.readouterr().err
+
+
+def test_merged_shards_keep_their_handins_and_the_policy(grading, capsys):
+    root = grading.parent
+    shards = [root / "shard1", root / "shard2"]
+    for shard, students in zip(shards, (("1001", "1002"), ("1003", "9999"))):
+        for student in students:
+            source = gradebook.result_path(grading, student, "lab.ipynb")
+            target = gradebook.result_path(shard, student, "lab.ipynb")
+            target.parent.mkdir(parents=True)
+            target.write_bytes(source.read_bytes())
+        handins = [h for h in layouts.read_handins(grading).values() if h.student in students]
+        (shard / layouts.HANDINS_FILE).write_text(layouts.handins_csv(handins),
+                                                  encoding="utf-8")
+    merged = root / "merged"
+    assert cli.main(["grade", "merge", *map(str, shards), "-o", str(merged),
+                     "--course", str(root / "course.toml")]) == 0
+    capsys.readouterr()
+    assert layouts.read_handins(merged) == layouts.read_handins(grading)
+    assert "1001,lab.ipynb,q2,override,1,4,hand-checked,jdoe" in (
+        merged / "audit.csv").read_text(encoding="utf-8")

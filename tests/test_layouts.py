@@ -156,3 +156,13 @@ def test_handins_survive_their_csv(tmp_path):
              layouts.Handin("zoe\udce9", "lab.ipynb")]
     (tmp_path / layouts.HANDINS_FILE).write_text(layouts.handins_csv(items), encoding="utf-8")
     assert layouts.read_handins(tmp_path) == {(h.student, h.exercise): h for h in items}
+
+
+def test_a_hidden_canvas_file_is_reported_not_dropped(tmp_path):
+    folder = _canvas(tmp_path / "canvas")
+    _write(folder / ".smithbob_340934_1_solution.ipynb")
+    (folder / "__MACOSX").mkdir()
+    skipped = layouts.read_download(folder).skipped
+    assert (".smithbob_340934_1_solution.ipynb: hidden (its name starts with a dot); rename it "
+            "to grade it") in skipped
+    assert not [line for line in skipped if "MACOSX" in line]

@@ -812,7 +812,15 @@ def _run_grade(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     if paths and str(args.paths[0]) == "merge":
         try:
-            results = gradebook.merge(paths[1:], args.out, args.timings)
+            gradebook.merge(paths[1:], args.out, args.timings)
+            handins: dict[tuple[str, str], layouts.Handin] = {}
+            for shard in paths[1:]:
+                handins.update(layouts.read_handins(shard))
+            gradebook.write_atomic(args.out / layouts.HANDINS_FILE,
+                                   layouts.handins_csv(list(handins.values())))
+            results = policy.write_reports(
+                args.out, policy.read_course(args.course) if args.course else None,
+                layouts.read_roster(args.roster) if args.roster else None, args.timings)
         except ValueError as error:
             _say(f"error: {error}", sys.stderr)
             return 1

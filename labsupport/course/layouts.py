@@ -111,11 +111,20 @@ def file_time(path: Path) -> datetime | None:
         return None
 
 
-def _top_level(folder: Path) -> list[os.DirEntry]:
+_TOOL_LEFTOVERS = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini", ".DS_Store",
+                             ".ipynb_checkpoints"})
+
+
+def _top_level(folder: Path, skipped: list[str] | None = None) -> list[os.DirEntry]:
+    """The entries of ``folder`` that may be students; hidden ones are reported in ``skipped``
+    (tools' leftovers are not students and go unmentioned)."""
     with os.scandir(folder) as entries:
-        return sorted((e for e in entries if not e.name.startswith(".")
-                       and e.name not in {"__MACOSX", "Thumbs.db", "desktop.ini"}),
-                      key=lambda e: e.name)
+        listing = sorted(entries, key=lambda e: e.name)
+    if skipped is not None:
+        skipped += [f"{gradebook.printable(e.name)}: hidden (its name starts with a dot); "
+                    "rename it to grade it" for e in listing
+                    if e.name.startswith(".") and e.name not in _TOOL_LEFTOVERS]
+    return [e for e in listing if not e.name.startswith(".") and e.name not in _TOOL_LEFTOVERS]
 
 
 def detect(folder: Path) -> str:
@@ -135,8 +144,8 @@ def _copy_number(match: re.Match) -> int:
 
 def _canvas(folder: Path) -> tuple[list[Entry], list[str]]:
     by_user: dict[str, list[tuple[re.Match, Path]]] = {}
-    skipped = []
-    for entry in _top_level(folder):
+    skipped: list[str] = []
+    for entry in _top_level(folder, skipped):
         match = CANVAS_FILE.match(entry.name)
         if match is None or entry.is_symlink() or not entry.is_file(follow_symlinks=False):
             skipped.append(f"{entry.name}: not a Canvas submission file "
@@ -166,8 +175,8 @@ def _canvas(folder: Path) -> tuple[list[Entry], list[str]]:
 
 def _moodle(folder: Path) -> tuple[list[Entry], list[str]]:
     by_participant: dict[str, list[tuple[re.Match, os.DirEntry]]] = {}
-    skipped = []
-    for entry in _top_level(folder):
+    skipped: list[str] = []
+    for entry in _top_level(folder, skipped):
         match = MOODLE_ENTRY.match(entry.name)
         if match is None:
             skipped.append(f"{entry.name}: not a Moodle submission "
