@@ -46,6 +46,8 @@ def result(student: str, q1: float, q2: float, status: str = "ok") -> Submission
 
 
 def handin(student: str, hours_late: float | None, late: bool = False) -> layouts.Handin:
+    """``student``'s hand-in of ``lab.ipynb``, ``hours_late`` after the due date (None: no
+    time), with Canvas's ``late`` flag."""
     when = None if hours_late is None else DUE + (hours_late * policy.DAY / 24)
     return layouts.Handin(student, "lab.ipynb", student, "", late, when)
 
@@ -165,3 +167,16 @@ def test_no_course_file_is_no_adjustment():
     grades = policy.apply(policy.Course(), [result("bo", 1, 4)],
                           {("bo", "lab.ipynb"): handin("bo", 500, True)})
     assert grades[("bo", "lab.ipynb")].final == 5.0
+
+
+def test_reports_without_a_course_leave_no_stale_audit(tmp_path):
+    stored = result("ana", 2, 0)
+    gradebook.write_atomic(gradebook.result_path(tmp_path, "ana", "lab.ipynb"), stored.to_json())
+    policy.write_reports(tmp_path, policy.parse_course(COURSE))
+    assert "override" in (tmp_path / "audit.csv").read_text(encoding="utf-8")
+    assert (tmp_path / "grades.csv").read_text(encoding="utf-8").splitlines()[1] == \
+        "ana,2,3,2,3,0,5,6,83.33,ok"
+    policy.write_reports(tmp_path)
+    assert not (tmp_path / "audit.csv").exists()
+    assert (tmp_path / "grades.csv").read_text(encoding="utf-8").splitlines()[1] == \
+        "ana,2,0,2,6,33.33,ok"

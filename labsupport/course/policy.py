@@ -374,8 +374,10 @@ def write_reports(out_dir: Path, course: Course | None = None,
                   roster: layouts.Roster | None = None,
                   timings: bool = False) -> list[SubmissionResult]:
     """Rebuild the reports of ``out_dir`` under ``course``: ``grades.csv`` with its raw, override,
-    late penalty and final columns, and ``audit.csv``; without a course, the raw reports."""
+    late penalty and final columns, and ``audit.csv``; without a course, the raw reports (and
+    no ``audit.csv``)."""
     if course is None:
+        (out_dir / "audit.csv").unlink(missing_ok=True)  # an earlier course's: no longer true
         return gradebook.write_reports(out_dir, timings)
     results = gradebook.read_results(out_dir)
     grades = apply(course, results, layouts.read_handins(out_dir), roster)
