@@ -1,7 +1,7 @@
 """The ``labsupport`` console command.
 
 Each subcommand is a small function registered in :func:`build_parser`; course tooling adds its
-own subcommands there (``exercises``, ``release``, ``grade``).
+own subcommands there (``exercises``, ``release``, ``grade``, ``export``).
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Course tooling registers its subcommands below, one call per module. Imported here, not at
     # the top: `labsupport model ...` (one process per CI step) does not pay for nbformat.
     # pylint: disable-next=import-outside-toplevel
-    from labsupport.course import commands as course_commands, grading, review
+    from labsupport.course import commands as course_commands, exports, grading, review
     course_commands.register(commands)
     grading.register(commands)
+    exports.register(commands)
     review.register(commands)
     return parser
 

@@ -261,3 +261,52 @@ def test_read_results_names_the_file_it_cannot_read(tmp_path):
     (tmp_path / "results" / "x" / "ex.json").write_text("{", encoding="utf-8")
     with pytest.raises(ValueError, match="ex.json"):
         gradebook.read_results(tmp_path)
+
+
+def _regraded(old: SubmissionResult, **moved: str) -> SubmissionResult:
+    inputs = tuple((what, moved.get(what, digest)) for what, digest in old.inputs)
+    return replace(old, inputs=inputs)
+
+
+_INPUTS = (("notebook", "n1"), ("solution", "s1"), ("limits", "l1"))
+
+
+@pytest.mark.parametrize("old, moved, why", [
+    (replace(_result("ana", False), inputs=_INPUTS), {"notebook": "n2"}, "notebook changed"),
+    (replace(_result("ana", False), inputs=_INPUTS), {"solution": "s2", "limits": "l2"},
+     "solution changed, limits changed"),
+    (replace(_result("ana", False), inputs=_INPUTS), {}, "regraded with the same inputs"),
+    (replace(_result("ana", False), inputs=_INPUTS, status="grader-error"), {},
+     "regraded after a grader fault (grader-error)"),
+    (_result("ana", False), {}, "regraded (the earlier result did not record its inputs)"),
+])
+def test_a_regrade_says_which_input_changed(old, moved, why):
+    new = _regraded(replace(old, inputs=_INPUTS), **moved)
+    assert gradebook.changed_inputs(old, new).startswith(why)
+
+
+def test_changes_list_the_questions_that_moved_and_else_the_status():
+    old = replace(_result("ana", False), inputs=_INPUTS)
+    new = _regraded(replace(_result("ana", True), inputs=_INPUTS), notebook="n2")
+    assert gradebook.changes(old, new) == [
+        gradebook.Change("ana", "ex.ipynb", "q1", "0", "1", "notebook changed")]
+    assert gradebook.changes(old, replace(old, status="cell-timeout")) == [
+        gradebook.Change("ana", "ex.ipynb", "status", "ok", "cell-timeout",
+                         "regraded with the same inputs (--force)")]
+    assert gradebook.changes(old, old) == []
+    assert gradebook.changes_csv(gradebook.changes(old, new)).splitlines() == [
+        "student,exercise,question,before,after,why", "ana,ex.ipynb,q1,0,1,notebook changed"]
+
+
+def test_every_earlier_result_is_kept_in_order(tmp_path):
+    first, second = _result("ana", False), _result("ana", True)
+    assert gradebook.archive(tmp_path, first).name == "ex.1.json"
+    assert gradebook.archive(tmp_path, second).name == "ex.2.json"
+    assert gradebook.history(tmp_path, "ana", "ex.ipynb") == [first, second]
+    assert gradebook.read_results(tmp_path) == []  # the history is not a current result
+
+
+def test_a_result_stored_without_inputs_is_still_read():
+    text = _result("ana", True).to_json().replace('"inputs": [],\n', "")
+    assert '"inputs"' not in text
+    assert not SubmissionResult.from_json(text).inputs

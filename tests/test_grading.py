@@ -681,3 +681,26 @@ def test_the_exercise_imports_include_submodules_reached_through_attributes(tmp_
                                                    (2, 5, 3), (1, 64, grading.MAX_AHEAD)])
 def test_each_worker_boots_enough_kernels_ahead_to_cover_the_cores(workers, cores, ahead):
     assert grading.kernels_ahead(workers, cores) == ahead
+
+
+def test_a_hung_question_times_out_alone_and_the_others_are_graded(tmp_path):
+    """square() loops forever: its first test is interrupted, q1's other test is skipped, and
+    q2 and q3 still get their points although q1's two calls alone would outlast the
+    submission's budget (5 s here: the cells, then 2 s per call and 2 s of grace)."""
+    notebook = nbformat.read(SUBMISSIONS / "correct.ipynb", as_version=4)
+    for cell in notebook.cells:
+        cell.source = cell.source.replace("return x * x", "while True:\n        pass")
+    (tmp_path / "subs").mkdir()
+    nbformat.write(notebook, tmp_path / "subs" / "looper.ipynb")
+    limits = Limits(cell_seconds=2, submission_seconds=5, memory_bytes=1024**3, processes=64,
+                    interrupt_grace_seconds=2)
+    assert grading.question_seconds(limits, 2) == 6
+    grading.grade_batch([SOLUTION], tmp_path / "subs", tmp_path / "out", limits, workers=1,
+                        progress=False)
+    (result,) = gradebook.read_results(tmp_path / "out")
+    assert (result.status, [result.question_score(q) for q in ("q1", "q2", "q3")]) == (
+        "ok", [0, 2, 1])
+    first, second = (t for t in result.tests if t.question == "q1")
+    assert "ran for more than 2 s and was interrupted" in first.message
+    assert second.message == ("not run: an earlier test of q1 ran past 2 s and was interrupted, "
+                              "so the question's other tests were skipped")

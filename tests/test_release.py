@@ -191,6 +191,70 @@ def test_cli_release(lab, tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err
 
 
+README = """# Lab
+
+## Quick start
+
+Run `make lab`.
+
+## For instructors: building exercises
+
+Build them.
+
+### Notes for instructors
+
+Exercise 01 q1's answer is concept drift.
+
+```python
+# instructor notes in a code block are not a heading
+```
+
+## Lessons
+
+### Lesson 01
+
+Read it.
+
+## Grading (for instructors)
+
+Grade them.
+"""
+
+
+def test_the_student_readme_leaves_out_every_instructor_section():
+    assert [heading for _, _, heading in release.instructor_sections(README)] == [
+        "For instructors: building exercises", "Grading (for instructors)"]
+    assert release.student_readme(README) == ("# Lab\n\n## Quick start\n\nRun `make lab`.\n\n"
+                                              "## Lessons\n\n### Lesson 01\n\nRead it.\n\n")
+
+
+def test_the_release_ships_the_student_readme(lab, tmp_path):
+    (lab / "README.md").write_text(README, encoding="utf-8")
+    release.write_release(lab, tmp_path / "out")
+    shipped = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert shipped == release.student_readme(README) and "concept drift" not in shipped
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+                   cwd=root, check=True, capture_output=True)
+
+
+def test_uncommitted_changes_about_to_ship_are_warned_about(lab, tmp_path, capsys):
+    assert not release.uncommitted(lab)  # not a git checkout: nothing to say
+    _git(lab, "init", "-q")
+    _git(lab, "add", "-A")
+    _git(lab, "commit", "-qm", "lab")
+    assert not release.uncommitted(lab)
+    (lab / "README.md").write_text("# Lab, edited\n", encoding="utf-8")
+    (lab / "instructor_notes.md").write_text("never released\n", encoding="utf-8")
+    (lab / "notebooks" / "02_new.ipynb").write_text("{}", encoding="utf-8")
+    assert release.uncommitted(lab) == ["README.md", "notebooks/02_new.ipynb"]
+    assert cli.main(["release", str(tmp_path / "out"), "--root", str(lab)]) == 0
+    assert ("warning: 2 file(s) about to ship differ from the last commit: README.md, "
+            "notebooks/02_new.ipynb") in capsys.readouterr().err
+
+
 # --- the real lab --------------------------------------------------------------------------------
 
 
@@ -236,3 +300,20 @@ def test_the_released_copys_exercise_tests_skip_without_solutions(released):
                if line.startswith("SKIPPED") and "solutions/ is withheld" in line]
     assert any("test_exercises.py" in line for line in skipped), result.stdout
     assert any("test_release.py" in line for line in skipped), result.stdout
+
+
+@needs_solutions
+def test_the_real_release_holds_no_instructor_section(released):
+    text = all_text(released)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sections = release.instructor_sections(readme)
+    lines = readme.splitlines()
+    inside = {line for first, end, _ in sections for line in lines[first:end]}
+    assert any(line.startswith("### Notes for instructors") for line in inside)
+    shipped = set(text.splitlines())
+    for first, end, heading in sections:
+        assert lines[first] not in shipped, heading
+        # Every sentence-long line of the section (the prose that may discuss an answer).
+        for line in lines[first:end]:
+            if len(line.strip()) > 60 and not line.lstrip().startswith(("|", "```")):
+                assert line not in shipped, (heading, line)

@@ -70,6 +70,12 @@ def _check_wrong_answers(args: argparse.Namespace) -> int:
 
 
 def _release(args: argparse.Namespace) -> int:
+    changed = release.uncommitted(args.root)
+    if changed:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more"
+                                          if len(changed) > 10 else "")
+        print(f"warning: {len(changed)} file(s) about to ship differ from the last commit: "
+              f"{shown}", file=sys.stderr)
     try:
         plan = release.write_release(args.root, args.out_dir, force=args.force)
     except ValueError as error:

@@ -18,6 +18,7 @@ fenced, and every message is cut to a length with a note saying so. A student id
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import io
 import json
@@ -25,8 +26,15 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import mistune
+
+if TYPE_CHECKING:  # the policy module imports this one; only its type is needed here
+    from labsupport.course.policy import Grade
 
 #: Submission statuses; ``ok`` means the notebook ran (cells may still have raised) and every
 #: test was run against the live kernel; ``cell-timeout`` the same, except that a cell ran over
@@ -83,6 +91,9 @@ class SubmissionResult:
     written
         ``(question, text)`` of each written answer in the notebook (:mod:`.written`): plain
         text, never executed, graded by people on the review page.
+    inputs
+        ``(what, hash)`` of each input apart (``notebook``, ``solution``, ``limits``), so a
+        regrade can say which one changed (empty in results stored before they were kept).
     """
 
     student: str
@@ -95,6 +106,7 @@ class SubmissionResult:
     notes: tuple[str, ...]
     fingerprint: str
     written: tuple[tuple[str, str], ...] = ()
+    inputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def score(self) -> float:
@@ -128,6 +140,7 @@ class SubmissionResult:
         data["tests"] = tuple(TestResult(**test) for test in data["tests"])
         data["notes"] = tuple(data["notes"])
         data["written"] = tuple((name, text) for name, text in data.get("written", ()))
+        data["inputs"] = tuple((what, digest) for what, digest in data.get("inputs", ()))
         return cls(**data)
 
 
@@ -245,6 +258,15 @@ def csv_cell(text: str) -> str:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~&$])")
 
 
+_HTML = mistune.create_markdown(escape=True)
+
+
+def markdown_html(text: str) -> str:
+    """Markdown as inert HTML: raw HTML shown as text, and links or images to anything but
+    http(s) and mailto disabled (mistune's safe URLs). For feedback pages and written answers."""
+    return _HTML(text)
+
+
 def markdown_text(text: str) -> str:
     """``text`` as one line of literal Markdown: no markup, no HTML, no new line or heading."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text.translate(_ESCAPES))
@@ -301,17 +323,26 @@ def _columns(results: list[SubmissionResult]) -> list[tuple[str, str, str]]:
             for exercise in exercises for name, _ in seen[exercise]]
 
 
-def _csv(rows: list[list[str]]) -> str:
+def csv_text(rows: list[list[str]]) -> str:
+    """``rows`` as CSV text, every cell made safe to open (:func:`csv_cell`)."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([csv_cell(cell) for cell in row]
                                                       for row in rows)
     return buffer.getvalue()
 
 
-def grades_csv(results: list[SubmissionResult]) -> str:
-    """One row per student: a column per question, total, possible, percent, status."""
+def grades_csv(results: list[SubmissionResult],
+               grades: Mapping[tuple[str, str], Grade] | None = None) -> str:
+    """One row per student: a column per question, total, possible, percent, status.
+
+    With ``grades`` (the course policy applied, :func:`labsupport.course.policy.apply`), the
+    question columns hold the points after overrides, ``raw``, ``override`` and
+    ``late_penalty`` come before ``total``, and ``total`` is the final grade.
+    """
     columns = _columns(results)
-    header = ["student", *(c for _, _, c in columns), "total", "possible", "percent", "status"]
+    policy = ["raw", "override", "late_penalty"] if grades is not None else []
+    header = ["student", *(c for _, _, c in columns), *policy, "total", "possible", "percent",
+              "status"]
     by_student: dict[str, dict[str, SubmissionResult]] = {}
     for result in results:
         by_student.setdefault(result.student, {})[result.exercise] = result
@@ -322,15 +353,23 @@ def grades_csv(results: list[SubmissionResult]) -> str:
     rows = [header]
     for student in sorted(by_student):
         mine = by_student[student]
-        cells = [number(mine[e].question_score(q)) if e in mine else "0" for e, q, _ in columns]
-        total = sum(r.score for r in mine.values())
+        if grades is None:
+            points = {(e, q): mine[e].question_score(q) for e, q, _ in columns if e in mine}
+            total, extra = sum(r.score for r in mine.values()), []
+        else:
+            adjusted = [grades[(student, e)] for e in sorted(mine)]
+            points = {(g.exercise, q): p for g in adjusted for q, p in g.questions}
+            total = sum(g.final for g in adjusted)
+            extra = [number(sum(getattr(g, field) for g in adjusted))
+                     for field in ("raw", "override", "late_penalty")]
+        cells = [number(points.get((e, q), 0.0)) for e, q, _ in columns]
         statuses = [f"{Path(e).stem}:{mine[e].status}" if len(possible) > 1 else mine[e].status
                     for e in sorted(possible) if e in mine and mine[e].status != "ok"]
         missing = [f"{Path(e).stem}:missing" for e in sorted(possible) if e not in mine]
         percent = 100 * total / total_possible if total_possible else 0.0
-        rows.append([csv_student(student), *cells, number(total), number(total_possible),
+        rows.append([csv_student(student), *cells, *extra, number(total), number(total_possible),
                      f"{percent:.2f}", ";".join(statuses + missing) or "ok"])
-    return _csv(rows)
+    return csv_text(rows)
 
 
 def results_long_csv(results: list[SubmissionResult], timings: bool = False) -> str:
@@ -345,33 +384,48 @@ def results_long_csv(results: list[SubmissionResult], timings: bool = False) -> 
                          printable(test.test), number(test.points), number(test.max_points),
                          test.status, f"{test.seconds:.3f}" if timings else "",
                          cut(printable(test.message), CSV_MESSAGE_CHARS)])
-    return _csv(rows)
+    return csv_text(rows)
 
 
 def _message_block(text: str, indent: str = "") -> list[str]:
     return markdown_block(cut(text, FEEDBACK_MESSAGE_CHARS), indent)
 
 
-def feedback_markdown(student: str, results: list[SubmissionResult]) -> str:
+def feedback_markdown(student: str, results: list[SubmissionResult],
+                      grades: Mapping[tuple[str, str], Grade] | None = None) -> str:
     """The student's feedback: public tests in full, hidden tests by name and the instructor's
     message only.
 
     Whatever the student controls is escaped or fenced: names and file names are literal text
     or code spans, messages are fenced blocks cut to :data:`FEEDBACK_MESSAGE_CHARS`, so an error
-    message cannot forge a heading, raw HTML or a closing fence.
+    message cannot forge a heading, raw HTML or a closing fence. With ``grades`` (the course
+    policy applied), the heading gives the final grade and a list says what the policy changed
+    and why (extensions, overrides, the late penalty).
     """
     lines = [f"# Feedback for {markdown_text(student)}", ""]
     for result in sorted(results, key=lambda r: r.exercise):
-        lines += [f"## {markdown_text(result.exercise)}: {number(result.score)} / "
+        grade = grades.get((result.student, result.exercise)) if grades else None
+        lines += [f"## {markdown_text(result.exercise)}: "
+                  f"{number(grade.final if grade else result.score)} / "
                   f"{number(result.possible)}", ""]
+        if grade is not None and grade.adjustments:
+            lines += [f"Graded automatically: {number(grade.raw)}. Changed by the course's "
+                      "rules or your instructor:", ""]
+            for change in grade.adjustments:
+                what = f" of {markdown_text(change.question)}" if change.question else ""
+                lines.append(f"- {markdown_text(change.kind)}{what}: "
+                             f"{markdown_text(change.before)} to {markdown_text(change.after)}"
+                             f" ({markdown_text(change.reason)})")
+            lines.append("")
         if result.status != "ok":
             lines += [f"**Grading problem ({markdown_text(result.status)}):**", "",
                       *_message_block(result.reason), ""]
         if result.notebook:
             lines += [f"Graded notebook: {markdown_code(result.notebook)}", ""]
+        earned = dict(grade.questions) if grade else {}
         for question, points in result.questions:
-            lines += [f"### {markdown_text(question)}: {number(result.question_score(question))}"
-                      f" / {number(points)}", ""]
+            score = earned.get(question, result.question_score(question))
+            lines += [f"### {markdown_text(question)}: {number(score)} / {number(points)}", ""]
             for test in (t for t in result.tests if t.question == question):
                 kind = "hidden" if test.hidden else "public"
                 lines.append(f"- {markdown_code(test.test)} ({kind}): "
@@ -390,17 +444,92 @@ def feedback_markdown(student: str, results: list[SubmissionResult]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def write_reports(out_dir: Path, timings: bool = False) -> list[SubmissionResult]:
-    """Rebuild ``grades.csv``, ``results_long.csv`` and ``feedback/`` from ``out_dir/results``."""
+def write_reports(out_dir: Path, timings: bool = False,
+                  grades: Mapping[tuple[str, str], Grade] | None = None) -> list[SubmissionResult]:
+    """Rebuild ``grades.csv``, ``results_long.csv`` and ``feedback/`` from ``out_dir/results``
+    (with ``grades``, under the course policy: :func:`labsupport.course.policy.write_reports`)."""
     results = read_results(out_dir)
     by_student: dict[str, list[SubmissionResult]] = {}
     for result in results:
         by_student.setdefault(result.student, []).append(result)
     for student, mine in sorted(by_student.items()):
-        write_atomic(feedback_path(out_dir, student), feedback_markdown(student, mine))
+        write_atomic(feedback_path(out_dir, student), feedback_markdown(student, mine, grades))
     write_atomic(out_dir / "results_long.csv", results_long_csv(results, timings))
-    write_atomic(out_dir / "grades.csv", grades_csv(results))
+    write_atomic(out_dir / "grades.csv", grades_csv(results, grades))
     return results
+
+
+# --- what a regrade changed ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A stored result replaced by a different one: a line of ``changes.csv``.
+
+    ``question`` is a question whose points moved (``before`` and ``after`` are points), or
+    ``status`` when only the status did; ``why`` names the inputs that changed.
+    """
+
+    student: str
+    exercise: str
+    question: str
+    before: str
+    after: str
+    why: str
+
+
+def changed_inputs(old: SubmissionResult, new: SubmissionResult) -> str:
+    """Why ``new`` replaced ``old``: the inputs that differ (``notebook changed``, ...)."""
+    before, after = dict(old.inputs), dict(new.inputs)
+    if not before:
+        return "regraded (the earlier result did not record its inputs)"
+    moved = [what for what in ("notebook", "solution", "limits")
+             if before.get(what) != after.get(what)]
+    if moved:
+        return ", ".join(f"{what} changed" for what in moved)
+    if old.status in GRADER_FAULTS:
+        return f"regraded after a grader fault ({old.status})"
+    return "regraded with the same inputs (--force)"
+
+
+def changes(old: SubmissionResult, new: SubmissionResult) -> list[Change]:
+    """What differs between two results of one student's exercise, question by question."""
+    why = changed_inputs(old, new)
+    rows = [Change(new.student, new.exercise, question, number(old.question_score(question)),
+                   number(new.question_score(question)), why)
+            for question, _ in new.questions
+            if round(old.question_score(question), 4) != round(new.question_score(question), 4)]
+    if not rows and old.status != new.status:
+        rows.append(Change(new.student, new.exercise, "status", old.status, new.status, why))
+    return rows
+
+
+def changes_csv(rows: list[Change]) -> str:
+    """``changes.csv``: ``student, exercise, question, before, after, why``, sorted."""
+    table = [["student", "exercise", "question", "before", "after", "why"]]
+    table += [[csv_student(c.student), c.exercise, printable(c.question), c.before, c.after,
+               c.why] for c in sorted(rows, key=lambda c: (c.student, c.exercise, c.question))]
+    return csv_text(table)
+
+
+def archive(out_dir: Path, old: SubmissionResult) -> Path:
+    """Keep ``old`` (about to be replaced) as ``results/<name>/history/<exercise>.<n>.json``,
+    ``n`` counting from 1, so every earlier result of a student stays readable."""
+    folder = result_path(out_dir, old.student, old.exercise).parent / "history"
+    stem = Path(old.exercise).stem
+    taken = len(list(folder.glob(f"{glob.escape(stem)}.*.json"))) if folder.exists() else 0
+    target = folder / f"{stem}.{taken + 1}.json"
+    write_atomic(target, old.to_json())
+    return target
+
+
+def history(out_dir: Path, student: str, exercise: str) -> list[SubmissionResult]:
+    """Every earlier result of ``student`` on ``exercise``, oldest first (see :func:`archive`)."""
+    folder = result_path(out_dir, student, exercise).parent / "history"
+    stem = Path(exercise).stem
+    found = sorted(folder.glob(f"{glob.escape(stem)}.*.json"),
+                   key=lambda p: int(p.suffixes[-2].lstrip(".")))
+    return [SubmissionResult.from_json(p.read_text(encoding="utf-8")) for p in found]
 
 
 def merge(shards: list[Path], out_dir: Path, timings: bool = False) -> list[SubmissionResult]:

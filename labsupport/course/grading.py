@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from labsupport.course import authoring, gradebook, runner, written
+from labsupport.course import authoring, gradebook, layouts, policy, runner, written
 from labsupport.course.gradebook import SubmissionResult, TestResult
 from labsupport.course.proxy import KernelNamespace
 from labsupport.course.sandbox import (DEFAULT_UID_BASE, Isolation, KernelGone, Limits, Sandbox,
@@ -63,11 +63,13 @@ class Submission:
 
 @dataclass(frozen=True)
 class Scan:
-    """What :func:`scan_submissions` found: the submissions, and one line per entry it skipped
-    (hidden and non-notebook entries, symbolic links, empty folders, names seen twice)."""
+    """What :func:`scan_submissions` found: the submissions, one line per entry it skipped
+    (hidden and non-notebook entries, symbolic links, empty folders, names seen twice, notebooks
+    not graded beside the one that was), and the LMS download's entries it read."""
 
     submissions: tuple[Submission, ...]
     skipped: tuple[str, ...]
+    download: layouts.Download | None = None
 
 
 #: The walk of one student's folder stops this deep, or after this many entries.
@@ -147,22 +149,21 @@ def _student_entries(submissions_dir: Path, skipped: list[str]) -> dict[str, os.
     return students
 
 
-def scan_submissions(solutions: Sequence[Path], submissions_dir: Path) -> Scan:
-    """Pair every student with a notebook for every exercise, sorted by student.
+@dataclass(frozen=True)
+class _Found:
+    """One student as the scan sees them, whatever the layout."""
 
-    ``submissions_dir`` holds one folder per student (any depth below it, as an LMS bulk
-    download or nbgrader's ``submitted/<student>/<assignment>/``) or one notebook per student
-    named after the student. With several exercises, a notebook is matched to the exercise whose
-    solution has the same file name; with one, any notebook in the student's folder will do.
+    student: str
+    shown: str                  # the entry's name as printed
+    path: Path | None           # their folder or notebook (None: not gradable, see ``why``)
+    files: tuple[Path, ...]     # flat layouts: their notebooks; empty: walk ``path``
+    originals: tuple[str, ...]  # the file names the student gave ``files``
+    why: str = ""
+    note: str = ""
 
-    Nothing is dropped silently: a student whose entry cannot be graded (a hidden folder, a
-    symbolic link, a folder with no notebook) gets a submission with ``path=None`` (a ``missing``
-    row) and a line in :attr:`Scan.skipped`, as does every other entry left out. Symbolic links
-    are never followed, so nothing outside a student's own folder is ever read or walked.
-    """
-    if not submissions_dir.is_dir():
-        raise ValueError(f"{submissions_dir} is not a directory of submissions")
-    skipped: list[str] = []
+
+def _folder_students(submissions_dir: Path, several: bool,
+                     skipped: list[str]) -> list[_Found]:
     found = []
     for student, entry in _student_entries(submissions_dir, skipped).items():
         name, why = _show(entry.name), ""
@@ -170,39 +171,140 @@ def scan_submissions(solutions: Sequence[Path], submissions_dir: Path) -> Scan:
             why = "is a symbolic link (links are never followed)"
         elif entry.name.startswith("."):
             why = "is hidden (its name starts with a dot); rename it to grade it"
-        if why or not entry.is_dir(follow_symlinks=False):
-            if not why and len(solutions) > 1:
+        if why:
+            skipped.append(f"{name}: {why} (a 'missing' row)")
+            found.append(_Found(student, name, None, (), (), f"{name} {why}"))
+        elif entry.is_dir(follow_symlinks=False):
+            found.append(_Found(student, name, Path(entry.path), (), ()))
+        else:
+            if several:
                 raise ValueError(f"{name}: with several exercises, put each student's "
                                  "notebooks in a folder named after the student")
-            if why:
-                skipped.append(f"{name}: {why} (a 'missing' row)")
-            for solution in solutions:
-                found.append(Submission(student, solution, None if why else Path(entry.path),
-                                        f"{name} {why}" if why else ""))
-            continue
-        notebooks, inside = _notebooks_in(Path(entry.path))
+            found.append(_Found(student, name, Path(entry.path), (Path(entry.path),), ("",)))
+    return found
+
+
+def _download_students(download: layouts.Download) -> list[_Found]:
+    return [_Found(e.student, _show(e.folder or e.path.name), e.path, e.files, e.originals,
+                   note=e.note) for e in download.entries]
+
+
+def _pair(person: _Found, solutions: Sequence[Path], skipped: list[str]) -> list[Submission]:
+    """One submission per exercise for ``person``; every notebook left out is named."""
+    name = person.shown
+    if person.path is None:
+        return [Submission(person.student, s, None, person.why) for s in solutions]
+    if person.files:
+        notebooks, inside = list(person.files), []
+        given = {path: original or path.name for path, original in
+                 zip(person.files, person.originals)}
+        shown = {path: _show(path.name) for path in notebooks}
+    else:
+        notebooks, inside = _notebooks_in(person.path)
+        given = {path: path.name for path in notebooks}
+        shown = {path: _show(path.relative_to(person.path)) for path in notebooks}
         skipped += [f"{name}/{line}" for line in inside]
         if not notebooks:
             skipped.append(f"{name}: no notebook in this folder (a 'missing' row)")
-        for solution in solutions:
-            named = [p for p in notebooks if p.name == solution.name]
-            candidates = named or (notebooks if len(solutions) == 1 else [])
-            if notebooks and not candidates:
-                skipped.append(f"{name}: no notebook named {_show(solution.name)} (a 'missing' "
-                               "row for that exercise)")
-            notes = [f"skipped {line}" for line in inside]
+    found, graded = [], set()
+    for solution in solutions:
+        named = [p for p in notebooks if given[p] == solution.name]
+        candidates = named or (notebooks if len(solutions) == 1 else [])
+        if notebooks and not candidates:
+            skipped.append(f"{name}: no notebook named {_show(solution.name)} (a 'missing' "
+                           "row for that exercise)")
+        notes = [person.note] if person.note else []
+        notes += [f"skipped {line}" for line in inside]
+        if candidates:
+            graded.add(candidates[0])
             if len(candidates) > 1:
                 notes.append(f"{len(candidates)} notebooks found; graded "
-                             f"{_show(candidates[0].relative_to(entry.path))}")
-            found.append(Submission(student, solution, candidates[0] if candidates else None,
-                                    "; ".join(notes)))
+                             f"{shown[candidates[0]]}")
+        found.append(Submission(person.student, solution, candidates[0] if candidates else None,
+                                "; ".join(notes)))
+    ignored = [shown[p] for p in notebooks if p not in graded]
+    if ignored and graded:
+        line = f"not graded (another notebook was): {', '.join(ignored)}"
+        skipped.append(f"{name}: {line}")
+        found = [replace(s, note="; ".join(filter(None, (s.note, line)))) if s.path else s
+                 for s in found]
+    return found
+
+
+def scan_submissions(solutions: Sequence[Path], submissions_dir: Path, layout: str = "folders",
+                     roster: layouts.Roster | None = None) -> Scan:
+    """Pair every student with a notebook for every exercise, sorted by student.
+
+    ``layout`` says how ``submissions_dir`` is organised (:mod:`labsupport.course.layouts`):
+    an LMS download (``canvas``, ``moodle``: the student is the LMS id), or ``folders``: one
+    folder per student (any depth below it, as nbgrader's ``submitted/<student>/<assignment>/``)
+    or one notebook per student named after the student. With several exercises, a notebook is
+    matched to the exercise whose solution has the same file name (the name the student gave
+    it); with one, any notebook will do, and the others are named on stderr and in the feedback.
+
+    With a ``roster``, a student on it with nothing in the download gets a ``missing`` row, and
+    an entry for an id not on it is reported (and graded).
+
+    Nothing is dropped silently: a student whose entry cannot be graded (a hidden folder, a
+    symbolic link, a folder with no notebook) gets a submission with ``path=None`` (a ``missing``
+    row) and a line in :attr:`Scan.skipped`, as does every other entry left out. Symbolic links
+    are never followed, so nothing outside a student's own folder is ever read or walked.
+    """
+    download = layouts.read_download(submissions_dir, layout)
+    skipped = list(download.skipped)
+    if download.layout == "folders":
+        people = _folder_students(submissions_dir, len(solutions) > 1, skipped)
+    else:
+        people = _download_students(download)
+    found = [s for person in people for s in _pair(person, solutions, skipped)]
+    if roster is not None:
+        listed = roster.by_lms_id()
+        present = {person.student for person in people}
+        for person in people:
+            if person.student not in listed:
+                skipped.append(f"{person.shown}: id {_show(person.student)} is not on the roster "
+                               "(graded; add it to the roster to export its grade)")
+        for student in roster.students:
+            if student.lms_id not in present:
+                found += [Submission(student.lms_id, s, None, "nothing handed in (on the roster, "
+                                     "not in the download)") for s in solutions]
     return Scan(tuple(sorted(found, key=lambda s: (s.student, s.solution.name))),
-                tuple(skipped))
+                tuple(skipped), download)
 
 
-def find_submissions(solutions: Sequence[Path], submissions_dir: Path) -> list[Submission]:
+def find_submissions(solutions: Sequence[Path], submissions_dir: Path, layout: str = "folders",
+                     roster: layouts.Roster | None = None) -> list[Submission]:
     """The submissions of :func:`scan_submissions`, without the report of skipped entries."""
-    return list(scan_submissions(solutions, submissions_dir).submissions)
+    return list(scan_submissions(solutions, submissions_dir, layout, roster).submissions)
+
+
+def handins(scan: Scan) -> list[layouts.Handin]:
+    """What the download says about each submission found (its LMS name and folder, the late
+    flag, the time): the newest file time when the layout gives none."""
+    entries = {e.student: e for e in (scan.download.entries if scan.download else ())}
+    found = []
+    for submission in scan.submissions:
+        if submission.path is None:
+            continue
+        entry = entries.get(submission.student)
+        if entry is not None:
+            found.append(layouts.Handin(submission.student, submission.solution.name,
+                                        entry.name, entry.folder, entry.late,
+                                        entry.submitted or layouts.file_time(submission.path)))
+        else:
+            found.append(layouts.Handin(submission.student, submission.solution.name,
+                                        submitted=layouts.file_time(submission.path)))
+    return found
+
+
+def _record_handins(out_dir: Path, scan: Scan) -> None:
+    """Update ``handins.csv`` with this scan's hand-ins (other students' rows are kept)."""
+    known = layouts.read_handins(out_dir)
+    students = {s.student for s in scan.submissions}
+    known = {key: item for key, item in known.items() if key[0] not in students}
+    known.update({(h.student, h.exercise): h for h in handins(scan)})
+    gradebook.write_atomic(out_dir / layouts.HANDINS_FILE,
+                           layouts.handins_csv(list(known.values())))
 
 
 def shard(submissions: list[Submission], index: int, count: int) -> list[Submission]:
@@ -236,6 +338,17 @@ def fingerprint(submission: Submission, limits: Limits) -> str:
         except (OSError, ValueError) as error:
             digest.update(f"unreadable: {type(error).__name__}".encode())
     return digest.hexdigest()
+
+
+def inputs(submission: Submission, limits: Limits) -> tuple[tuple[str, str], ...]:
+    """A hash of each input of a grade apart, so a regrade can say which one changed."""
+    try:
+        notebook = b"" if submission.path is None else _read_bytes(submission.path)
+    except (OSError, ValueError) as error:
+        notebook = f"unreadable: {type(error).__name__}".encode()
+    parts = (("notebook", notebook), ("solution", submission.solution.read_bytes()),
+             ("limits", repr(sorted(asdict(limits).items())).encode()))
+    return tuple((what, hashlib.sha256(data).hexdigest()[:16]) for what, data in parts)
 
 
 def _zero(exercise: authoring.Exercise, reason: str) -> tuple[TestResult, ...]:
@@ -307,7 +420,7 @@ def grader_error(submission: Submission, limits: Limits, error: BaseException) -
     return _stored(SubmissionResult(
         submission.student, submission.solution.name, relative, "grader-error", reason,
         tuple((q.name, q.points) for q in exercise.questions), _zero(exercise, reason), notes,
-        fingerprint(submission, limits)))
+        fingerprint(submission, limits), inputs(submission, limits)))
 
 
 def exercise_imports(solutions: Sequence[Path]) -> tuple[str, ...]:
@@ -375,16 +488,35 @@ def _is_module(dotted: str) -> bool:
         return False
 
 
+def question_seconds(limits: Limits, tests: int) -> float:
+    """The time budget of one question's tests: ``cell_seconds`` per test, and the grace of one
+    interrupt."""
+    return limits.cell_seconds * tests + limits.interrupt_grace_seconds
+
+
 def _run_tests(sandbox: Sandbox, exercise: authoring.Exercise) -> list[TestResult]:
-    """Run every test against the kernel; once it is gone, the rest fail with the reason."""
+    """Run every test against the kernel; once it is gone, the rest fail with the reason.
+
+    Each question's tests get a time budget of their own (:func:`question_seconds`), and once
+    one of them is interrupted for running too long the question's other tests are not run: an
+    infinite loop in q1 costs q1 and its time only, and q2 and q3 are still graded.
+    """
     namespace = KernelNamespace(sandbox)
     tests = []
     for question in exercise.questions:
+        if not sandbox.gone:
+            sandbox.renew(question_seconds(sandbox.limits, len(question.tests)))
+        timeouts = sandbox.timeouts
         for test in question.tests:
             share = question.test_points(test)
             if sandbox.gone:
                 outcome = runner.Outcome(question.name, test.name, False, "error",
                                          f"not run: {sandbox.gone}", 0.0)
+            elif sandbox.timeouts > timeouts:
+                outcome = runner.Outcome(
+                    question.name, test.name, False, "error", f"not run: an earlier test of "
+                    f"{question.name} ran past {sandbox.limits.cell_seconds:g} s and was "
+                    "interrupted, so the question's other tests were skipped", 0.0)
             else:
                 outcome = runner.run_test(test, namespace)
             if sandbox.gone and outcome.passed:
@@ -415,7 +547,8 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
                                         questions, tests, all_notes,
                                         fingerprint(submission, limits),
                                         tuple((q.name, answers.get(q.name, ""))
-                                              for q in exercise.written)))
+                                              for q in exercise.written),
+                                        inputs(submission, limits)))
 
     if submission.path is None:
         reason = f"no notebook found for {print_name}"
@@ -541,6 +674,9 @@ class BatchSummary:
         Every stored result the reports were written from.
     entries_skipped
         One line per entry of the submissions folder left out, and why (:class:`Scan`).
+    changes, first_graded
+        What this run changed in results graded before (also in ``changes.csv``), and how many
+        results it stored for the first time.
     """
 
     graded: int
@@ -548,6 +684,16 @@ class BatchSummary:
     failed: tuple[str, ...]
     results: tuple[SubmissionResult, ...]
     entries_skipped: tuple[str, ...] = ()
+    changes: tuple[gradebook.Change, ...] = ()
+    first_graded: int = 0
+
+
+def _previous(stored: Path) -> SubmissionResult | None:
+    """The result stored at ``stored``, or None (none yet, or unreadable)."""
+    try:
+        return SubmissionResult.from_json(stored.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def _pending(submissions: list[Submission], out_dir: Path, limits: Limits,
@@ -558,10 +704,7 @@ def _pending(submissions: list[Submission], out_dir: Path, limits: Limits,
     for submission in submissions:
         stored = gradebook.result_path(out_dir, submission.student, submission.solution.name)
         if not force and stored.exists():
-            try:
-                old = SubmissionResult.from_json(stored.read_text(encoding="utf-8"))
-            except (ValueError, TypeError, KeyError):
-                old = None
+            old = _previous(stored)
             if old is not None and old.fingerprint == fingerprint(submission, limits) \
                     and old.status not in gradebook.GRADER_FAULTS:
                 continue
@@ -572,13 +715,18 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
         solutions: Sequence[Path], submissions_dir: Path, out_dir: Path, limits: Limits,
         workers: int | None = None, force: bool = False, part: tuple[int, int] = (1, 1),
         uid_base: int = DEFAULT_UID_BASE, timings: bool = False,
-        progress: bool = True, unconfined: bool = False) -> BatchSummary:
+        progress: bool = True, unconfined: bool = False, layout: str = "folders",
+        roster: layouts.Roster | None = None,
+        course: policy.Course | None = None) -> BatchSummary:
     """Grade every submission under ``submissions_dir`` against ``solutions`` into ``out_dir``.
 
     Already graded, unchanged submissions are skipped unless ``force``. ``part=(i, N)`` grades
     shard ``i`` of ``N``. Kernels run under bubblewrap; where it cannot run, ValueError says
-    why, unless ``unconfined`` (per-process limits only, with a warning on stderr). Returns what
-    was done; the reports in ``out_dir`` cover every stored result.
+    why, unless ``unconfined`` (per-process limits only, with a warning on stderr). ``layout``
+    and ``roster`` are those of :func:`scan_submissions`; what the download says about each
+    hand-in (late flag, time, LMS name) is kept in ``handins.csv``; with a ``course``, the
+    reports apply its policy (:func:`labsupport.course.policy.write_reports`). Returns what was
+    done; the reports in ``out_dir`` cover every stored result.
     """
     solutions = [Path(s).resolve() for s in solutions]
     for solution in solutions:
@@ -592,15 +740,18 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
         print("WARNING: grading UNCONFINED (--unconfined): no sandbox, per-process limits only;"
               " notebooks can read what the grader can read and reach the network.",
               file=sys.stderr)
-    scan = scan_submissions(solutions, submissions_dir)
+    scan = scan_submissions(solutions, submissions_dir, layout, roster)
     submissions = shard(list(scan.submissions), *part)
     gradebook.read_results(out_dir)  # fail now, not after grading, on a foreign results/
     out_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         os.chmod(out_dir, 0o700)
+    _record_handins(out_dir, replace(scan, submissions=tuple(submissions)))
     todo = list(_pending(submissions, out_dir, limits, force))
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     failed: list[str] = []
+    changed: list[gradebook.Change] = []
+    first: list[str] = []
     initargs = (Isolation(confined=not unconfined, uid_base=uid_base), limits,
                 exercise_imports(solutions))
 
@@ -612,9 +763,14 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
                 failed.append(gradebook.printable(
                     f"{graded.student} / {graded.exercise}: {graded.status}: "
                     f"{gradebook.cut(graded.reason, 300)}"))
-            gradebook.write_atomic(
-                gradebook.result_path(out_dir, graded.student, graded.exercise),
-                graded.to_json())
+            target = gradebook.result_path(out_dir, graded.student, graded.exercise)
+            old = _previous(target)
+            if old is None:
+                first.append(graded.student)
+            else:  # the earlier result is kept, and what moved is said
+                gradebook.archive(out_dir, old)
+                changed.extend(gradebook.changes(old, graded))
+            gradebook.write_atomic(target, graded.to_json())
             progress_bar.update()
 
         # A worker that dies (killed by the system, a crash in a library) breaks its pool: the
@@ -629,9 +785,12 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
                 store(grader_error(culprit, limits, WorkerDied(
                     "the grading worker died twice while grading this notebook, the second "
                     "time with no other notebook beside it")))
-    results = gradebook.write_reports(out_dir, timings)
+    gradebook.write_atomic(out_dir / "changes.csv", gradebook.changes_csv(changed))
+    results = policy.write_reports(out_dir, course, roster, timings)
     return BatchSummary(len(todo), len(submissions) - len(todo), tuple(sorted(failed)),
-                        tuple(results), scan.skipped)
+                        tuple(results), scan.skipped,
+                        tuple(sorted(changed, key=lambda c: (c.student, c.exercise,
+                                                             c.question))), len(first))
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -657,7 +816,15 @@ def _run_grade(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     if paths and str(args.paths[0]) == "merge":
         try:
-            results = gradebook.merge(paths[1:], args.out, args.timings)
+            gradebook.merge(paths[1:], args.out, args.timings)
+            handins: dict[tuple[str, str], layouts.Handin] = {}
+            for shard in paths[1:]:
+                handins.update(layouts.read_handins(shard))
+            gradebook.write_atomic(args.out / layouts.HANDINS_FILE,
+                                   layouts.handins_csv(list(handins.values())))
+            results = policy.write_reports(
+                args.out, policy.read_course(args.course) if args.course else None,
+                layouts.read_roster(args.roster) if args.roster else None, args.timings)
         except ValueError as error:
             _say(f"error: {error}", sys.stderr)
             return 1
@@ -670,9 +837,12 @@ def _run_grade(args: argparse.Namespace) -> int:
     limits = Limits(cell_seconds=args.cell_timeout, submission_seconds=args.timeout,
                     memory_bytes=args.memory_mb * 1024**2, processes=args.processes)
     try:
+        roster = layouts.read_roster(args.roster) if args.roster else None
+        course = policy.read_course(args.course) if args.course else None
         summary = grade_batch(paths[:-1], paths[-1], args.out, limits, args.workers,
                               args.force, args.shard, args.uid_base, args.timings,
-                              unconfined=args.unconfined)
+                              unconfined=args.unconfined, layout=args.layout, roster=roster,
+                              course=course)
     except ValueError as error:
         _say(f"error: {error}", sys.stderr)
         return 1
@@ -681,12 +851,22 @@ def _run_grade(args: argparse.Namespace) -> int:
     _say(f"graded {summary.graded}, skipped {summary.skipped} already graded; "
          f"{len(summary.results)} results in {args.out / 'grades.csv'}"
          + ("  (UNCONFINED: per-process limits only, no sandbox)" if args.unconfined else ""))
+    _say(change_summary(summary))
     counts = Counter(r.status for r in summary.results)
     _say("statuses: " + ", ".join(f"{status} {counts[status]}"
                                   for status in gradebook.STATUSES if counts[status]))
     for line in summary.failed:
         _say(f"grader error (run again to retry): {line}", sys.stderr)
     return 2 if summary.failed else 0
+
+
+def change_summary(summary: BatchSummary) -> str:
+    """One line: how many results this run changed, why, and how many were new."""
+    moved = {(c.student, c.exercise): c.why for c in summary.changes}
+    reasons = Counter(moved.values())
+    why = "; ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    return (f"changes: {len(moved)} result(s) changed" + (f" ({why})" if why else "")
+            + f", {summary.first_graded} graded for the first time; see changes.csv")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable=protected-access
@@ -717,6 +897,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable
     command.add_argument("--unconfined", action="store_true",
                          help="grade even where bubblewrap cannot run: per-process limits "
                               "only, notebooks can read what the grader can (not a sandbox)")
+    command.add_argument("--layout", choices=layouts.LAYOUTS, default="auto",
+                         help="how SUBMISSIONS_DIR is organised: an unzipped Canvas or Moodle "
+                              "download (students by LMS id), or one folder or notebook per "
+                              "student (folders); auto guesses from the names (default)")
+    command.add_argument("--roster", type=Path, default=None, metavar="ROSTER.csv",
+                         help="the class list (lms_id, student_id, name, email, section"
+                              "[, submitted]): students on it with nothing handed in get a "
+                              "'missing' row, ids not on it are reported")
+    command.add_argument("--course", type=Path, default=None, metavar="COURSE.toml",
+                         help="due dates, late policy, extensions and overrides, applied to "
+                              "the reports (grades.csv gets raw, override, late_penalty; "
+                              "audit.csv lists every adjustment); the stored results never "
+                              "change")
     command.add_argument("--timings", action="store_true",
                          help="fill results_long.csv's seconds column (output then varies)")
     command.set_defaults(handler=_run_grade)

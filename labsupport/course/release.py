@@ -13,13 +13,22 @@ lesson rightly shows (the library's standard call where a variant is asked for),
 would refuse honest lessons, and a leaked wrong answer gives no answer away. Instead, any
 released notebook that still carries a ``wrong-answer`` cell (a solution copied into the lessons,
 say) refuses the release.
+
+The README is released without its instructor-only sections: a Markdown heading that names
+instructors (``## Grading a class (instructors)``, ``### Notes for instructors``) starts a
+section the student copy leaves out, down to the next heading of the same or a higher level
+(:func:`student_readme`); what was written for instructors discusses graded answers in prose,
+which no search for solution text would find. :func:`uncommitted` lists the files about to ship
+that differ from the last commit, so ``labsupport release`` can warn before shipping them.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +145,56 @@ def _carries_wrong_answers(path: Path) -> bool:
                (cell.get("metadata", {}) or {}).get("tags", []) for cell in cells)
 
 
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def instructor_sections(text: str) -> list[tuple[int, int, str]]:
+    """``(first line, end line, heading)`` of every instructor-only section of Markdown ``text``
+    (a heading naming instructors, down to the next heading of its level or higher; headings
+    inside fenced code do not count)."""
+    sections: list[tuple[int, int, str]] = []
+    start, depth, title, fenced = -1, 0, "", False  # start -1: no section open
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+        match = None if fenced else _HEADING.match(line)
+        if match is None:
+            continue
+        level = len(match.group(1))
+        if start >= 0 and level <= depth:
+            sections.append((start, number, title))
+            start = -1
+        if start < 0 and "instructor" in match.group(2).lower():
+            start, depth, title = number, level, match.group(2)
+    if start >= 0:
+        sections.append((start, len(lines), title))
+    return sections
+
+
+def student_readme(text: str) -> str:
+    """``text`` without its instructor-only sections (:func:`instructor_sections`)."""
+    lines = text.splitlines(keepends=True)
+    for first, end, _ in reversed(instructor_sections(text)):
+        del lines[first:end]
+    return "".join(lines)
+
+
+def uncommitted(root: Path | str) -> list[str]:
+    """Released paths of ``root`` with changes not committed (``git status``), or [] when
+    ``root`` is not a git checkout or git is not installed."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
+                                 *RELEASED], cwd=root, capture_output=True, text=True,
+                                timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if status.returncode != 0:
+        return []
+    return [line[3:] for line in status.stdout.splitlines() if len(line) > 3]
+
+
 def find_leaks(folder: Path | str, hidden: tuple[Secret, ...]) -> dict[Path, list[str]]:
     """Files under ``folder`` containing any secret: relative path -> origins of what leaked."""
     folder = Path(folder)
@@ -227,7 +286,11 @@ def write_release(root: Path | str, out_dir: Path | str, force: bool = False) ->
     for relative in plan.files:
         target = out_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / relative, target)
+        if relative == Path("README.md"):
+            target.write_text(student_readme((root / relative).read_text(encoding="utf-8")),
+                              encoding="utf-8")
+        else:
+            shutil.copy2(root / relative, target)
     leaks = find_leaks(out_dir, secrets(root))
     if leaks:
         listed = "; ".join(f"{path} ({', '.join(origins)})" for path, origins in leaks.items())

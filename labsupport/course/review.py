@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import mistune
-
 from labsupport.course import authoring, gradebook, written
 
 #: The database's file name inside the grading folder.
@@ -250,15 +248,12 @@ def _score(row: tuple) -> Score:
 
 # --- what the page shows ------------------------------------------------------------------------
 
-_MARKDOWN = mistune.create_markdown(escape=True, plugins=["strikethrough", "table"])
-
-
 def render_answer(text: str) -> str:
     """A student's Markdown as inert HTML: raw HTML escaped, javascript:/data: links disabled
     (mistune's safe URLs), so nothing in it can run or load."""
     if not text.strip():
         return "<p><em>(no answer)</em></p>"
-    return _MARKDOWN(text)
+    return gradebook.markdown_html(text)
 
 
 def _pseudonym(student: str, exercise: str) -> str:

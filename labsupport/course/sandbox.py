@@ -96,7 +96,8 @@ class Limits:
     cell_seconds
         Wall-clock time of one cell or one call from a test; then the kernel is interrupted.
     submission_seconds
-        Total wall-clock time of the whole submission (start-up, cells and tests).
+        Wall-clock time of the submission's start-up and cells; the grader then gives each
+        question's tests a budget of their own (:meth:`Sandbox.renew`).
     memory_bytes
         Memory of the whole submission (cgroup: the kernel and all it forks, ``tmpfs`` files
         included), and the address-space limit of each of its processes (``RLIMIT_AS``).
@@ -492,6 +493,8 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
         self._ready = False
         #: The folder shown as the ``labsupport`` package (None: the package itself).
         self._library: Path | None = None
+        #: Cells and calls interrupted so far for running past ``cell_seconds``.
+        self.timeouts = 0
         self.note = ""
         #: Called once the kernel answers (a :class:`Warmup` starts the next kernel then).
         self.on_ready: Callable[[], None] | None = None
@@ -522,6 +525,11 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
             self.close()
             raise
         return self
+
+    def renew(self, seconds: float) -> None:
+        """Give what runs next ``seconds`` from now, whatever was spent before (the grader gives
+        each question's tests their own budget, so one hung test cannot starve the others)."""
+        self._deadline = time.monotonic() + seconds
 
     def claim(self) -> Sandbox:
         """Start the submission's time budget now (for a kernel started ahead of its use)."""
@@ -894,6 +902,7 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
                         break
                     continue
                 if msg.get("parent_header", {}).get("msg_id") == self._pending:
+                    self.timeouts += 1
                     return CellResult("timeout", f"{what} ran for more than "
                                       f"{self.limits.cell_seconds:g} s and was interrupted")
             self._mark_gone(f"{what} ran for more than {self.limits.cell_seconds:g} s and the "
