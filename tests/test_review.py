@@ -220,7 +220,8 @@ def graded_class(root: Path, answers: dict[str, str]) -> Path:
     grading = root / "grading"
     for student, text in answers.items():
         result = gradebook.SubmissionResult(student, "01_small.ipynb", "x.ipynb", "ok", "",
-                                            (("q1", 2.0),), (), (), "f", (("w1", text),))
+                                            (("q1", 2.0),), (), (), "f",
+                                            (("w1", 2.5, text),))
         path = gradebook.result_path(grading, student, "01_small.ipynb")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(result.to_json(), encoding="utf-8")
@@ -245,3 +246,28 @@ def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path,
         ("ana", 1.0, (0,), "ta1")]
     assert cli.main(["review", str(grading), "--root", str(tmp_path / "nowhere")]) == 1
     assert "no solution notebook" in capsys.readouterr().err
+
+
+def test_written_scores_reach_the_grades_and_the_feedback_and_pending_is_not_zero(tmp_path):
+    grading = graded_class(tmp_path, {"ana": "The error rate.", "bo": "It was slow."})
+    gradebook.write_reports(grading)
+    rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert rows == ["student,q1,w1,total,possible,percent,status",
+                    "ana,0,pending,0,4.5,0.00,w1:pending", "bo,0,pending,0,4.5,0.00,w1:pending"]
+    store = review.ReviewStore(grading / review.DATABASE)
+    load_results(store, grading)
+    store.save(("01_small.ipynb", "w1", "ana"), 2, [0, 1], "Clear.\n## 10 / 10", "ta1", 0)
+    gradebook.write_reports(grading)
+    rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1:] == ["ana,0,2,2,4.5,44.44,ok", "bo,0,pending,0,4.5,0.00,w1:pending"]
+    feedback = gradebook.feedback_path(grading, "ana").read_text(encoding="utf-8")
+    assert "### w1 (written): 2 / 2.5" in feedback
+    assert "```text\nClear.\n## 10 / 10\n```" in feedback, "a comment is fenced, not a heading"
+    assert "### w1 (written): pending review" in \
+        gradebook.feedback_path(grading, "bo").read_text(encoding="utf-8")
+
+
+def load_results(store: review.ReviewStore, grading: Path) -> None:
+    """Load the small lab's written answers from ``grading`` into ``store``."""
+    review.load_results(store, grading, review.Questions.from_solutions(
+        [grading.parent / "solutions" / "01_small.ipynb"]))

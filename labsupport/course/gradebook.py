@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 
 import mistune
 
+from labsupport.course import reviewstore
+
 if TYPE_CHECKING:  # the policy module imports this one; only its type is needed here
     from labsupport.course.policy import Grade
 
@@ -69,7 +71,7 @@ class TestResult:
 
 
 @dataclass(frozen=True)
-class SubmissionResult:
+class SubmissionResult:  # pylint: disable=too-many-instance-attributes  # one per stored key
     """One student's grade on one exercise.
 
     Attributes
@@ -89,8 +91,9 @@ class SubmissionResult:
     fingerprint
         Hash of the submission, solution and limits: a re-run skips an unchanged submission.
     written
-        ``(question, text)`` of each written answer in the notebook (:mod:`.written`): plain
-        text, never executed, graded by people on the review page.
+        ``(question, points, text)`` of each written answer the exercise asks for
+        (:mod:`.written`): plain text, never executed, scored by people on the review page
+        (:mod:`.reviewstore`); ``""`` when the notebook holds none.
     inputs
         ``(what, hash)`` of each input apart (``notebook``, ``solution``, ``limits``), so a
         regrade can say which one changed (empty in results stored before they were kept).
@@ -105,7 +108,7 @@ class SubmissionResult:
     tests: tuple[TestResult, ...]
     notes: tuple[str, ...]
     fingerprint: str
-    written: tuple[tuple[str, str], ...] = ()
+    written: tuple[tuple[str, float, str], ...] = ()
     inputs: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -139,7 +142,8 @@ class SubmissionResult:
         data["questions"] = tuple((name, float(points)) for name, points in data["questions"])
         data["tests"] = tuple(TestResult(**test) for test in data["tests"])
         data["notes"] = tuple(data["notes"])
-        data["written"] = tuple((name, text) for name, text in data.get("written", ()))
+        data["written"] = tuple((name, float(points), text)
+                                for name, points, text in data.get("written", ()))
         data["inputs"] = tuple((what, digest) for what, digest in data.get("inputs", ()))
         return cls(**data)
 
@@ -288,6 +292,19 @@ def markdown_block(text: str, indent: str = "") -> list[str]:
             f"{indent}{fence}"]
 
 
+#: What a written answer's cell shows until someone has scored it (never a zero).
+PENDING = "pending"
+
+
+def written_scores(directory: Path) -> dict[tuple[str, str, str], reviewstore.Score]:
+    """The scores people gave written answers (``directory/review.sqlite``), keyed by
+    ``(student, exercise, question)``; empty while nobody has reviewed any."""
+    path = directory / reviewstore.DATABASE
+    if not path.is_file():
+        return {}
+    return {(s.student, s.exercise, s.question): s for s in reviewstore.ReviewStore(path).scores()}
+
+
 def read_results(directory: Path) -> list[SubmissionResult]:
     """Every stored result under ``directory/results``, sorted by student and exercise.
 
@@ -313,14 +330,16 @@ def number(value: float) -> str:
 
 
 def _columns(results: list[SubmissionResult]) -> list[tuple[str, str, str]]:
-    """``(exercise, question, column name)`` in exercise then notebook order."""
+    """``(exercise, question, column name)`` in exercise then notebook order, the written
+    questions after the tested ones."""
     exercises = sorted({r.exercise for r in results})
     prefix = len(exercises) > 1
-    seen: dict[str, tuple[tuple[str, float], ...]] = {}
+    seen: dict[str, list[str]] = {}
     for result in results:
-        seen.setdefault(result.exercise, result.questions)
+        seen.setdefault(result.exercise, [name for name, _ in result.questions]
+                        + [name for name, _, _ in result.written])
     return [(exercise, name, f"{Path(exercise).stem}:{name}" if prefix else name)
-            for exercise in exercises for name, _ in seen[exercise]]
+            for exercise in exercises for name in seen[exercise]]
 
 
 def csv_text(rows: list[list[str]]) -> str:
@@ -331,14 +350,57 @@ def csv_text(rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
+def _cell(points: float | str) -> str:
+    return points if isinstance(points, str) else number(points)
+
+
+def _written_cells(student: str, mine: Mapping[str, SubmissionResult],
+                   written: Mapping[tuple[str, str, str], reviewstore.Score], multi: bool
+                   ) -> tuple[dict[tuple[str, str], float | str], list[str]]:
+    """The written questions' cells of ``student`` (points, or :data:`PENDING`) and the
+    status words of those still pending."""
+    cells: dict[tuple[str, str], float | str] = {}
+    pending = []
+    for result in mine.values():
+        for name, _, _ in result.written:
+            score = written.get((student, result.exercise, name))
+            cells[(result.exercise, name)] = PENDING if score is None else score.points
+            if score is None:
+                pending.append(f"{Path(result.exercise).stem}:{name}:{PENDING}" if multi
+                               else f"{name}:{PENDING}")
+    return cells, pending
+
+
+def _tested_cells(student: str, mine: Mapping[str, SubmissionResult],
+                  columns: list[tuple[str, str, str]],
+                  grades: Mapping[tuple[str, str], Grade] | None
+                  ) -> tuple[dict[tuple[str, str], float | str], float, list[str]]:
+    """The tested questions' points of ``student``, the total, and (under a course policy)
+    the ``raw``, ``override`` and ``late_penalty`` cells."""
+    if grades is None:
+        points: dict[tuple[str, str], float | str] = {
+            (e, q): mine[e].question_score(q) for e, q, _ in columns if e in mine}
+        return points, sum(r.score for r in mine.values()), []
+    adjusted = [grades[(student, e)] for e in sorted(mine)]
+    points = {(g.exercise, q): p for g in adjusted for q, p in g.questions}
+    extra = [number(sum(getattr(g, field) for g in adjusted))
+             for field in ("raw", "override", "late_penalty")]
+    return points, sum(g.final for g in adjusted), extra
+
+
 def grades_csv(results: list[SubmissionResult],
-               grades: Mapping[tuple[str, str], Grade] | None = None) -> str:
+               grades: Mapping[tuple[str, str], Grade] | None = None,
+               written: Mapping[tuple[str, str, str], reviewstore.Score] | None = None) -> str:
     """One row per student: a column per question, total, possible, percent, status.
 
     With ``grades`` (the course policy applied, :func:`labsupport.course.policy.apply`), the
     question columns hold the points after overrides, ``raw``, ``override`` and
-    ``late_penalty`` come before ``total``, and ``total`` is the final grade.
+    ``late_penalty`` come before ``total``, and ``total`` is the final grade. A written
+    question's column holds the points people gave it (``written``, see
+    :func:`written_scores`), or :data:`PENDING` until then, never a zero; the total adds the
+    scored ones, ``possible`` counts them all, and the status says ``w1:pending``.
     """
+    written = written or {}
     columns = _columns(results)
     policy = ["raw", "override", "late_penalty"] if grades is not None else []
     header = ["student", *(c for _, _, c in columns), *policy, "total", "possible", "percent",
@@ -348,23 +410,19 @@ def grades_csv(results: list[SubmissionResult],
         by_student.setdefault(result.student, {})[result.exercise] = result
     possible = {}
     for result in results:
-        possible[result.exercise] = result.possible
+        possible[result.exercise] = result.possible + sum(p for _, p, _ in result.written)
     total_possible = sum(possible.values())
     rows = [header]
     for student in sorted(by_student):
         mine = by_student[student]
-        if grades is None:
-            points = {(e, q): mine[e].question_score(q) for e, q, _ in columns if e in mine}
-            total, extra = sum(r.score for r in mine.values()), []
-        else:
-            adjusted = [grades[(student, e)] for e in sorted(mine)]
-            points = {(g.exercise, q): p for g in adjusted for q, p in g.questions}
-            total = sum(g.final for g in adjusted)
-            extra = [number(sum(getattr(g, field) for g in adjusted))
-                     for field in ("raw", "override", "late_penalty")]
-        cells = [number(points.get((e, q), 0.0)) for e, q, _ in columns]
+        points, total, extra = _tested_cells(student, mine, columns, grades)
+        scored, pending = _written_cells(student, mine, written, len(possible) > 1)
+        points.update(scored)
+        total += sum(p for p in scored.values() if not isinstance(p, str))
+        cells = [_cell(points.get((e, q), 0.0)) for e, q, _ in columns]
         statuses = [f"{Path(e).stem}:{mine[e].status}" if len(possible) > 1 else mine[e].status
                     for e in sorted(possible) if e in mine and mine[e].status != "ok"]
+        statuses += pending
         missing = [f"{Path(e).stem}:missing" for e in sorted(possible) if e not in mine]
         percent = 100 * total / total_possible if total_possible else 0.0
         rows.append([csv_student(student), *cells, *extra, number(total), number(total_possible),
@@ -391,8 +449,39 @@ def _message_block(text: str, indent: str = "") -> list[str]:
     return markdown_block(cut(text, FEEDBACK_MESSAGE_CHARS), indent)
 
 
+def _question_lines(result: SubmissionResult, grade: Grade | None,
+                    written: Mapping[tuple[str, str, str], reviewstore.Score]) -> list[str]:
+    """Feedback on each tested question (its tests, public messages in full, hidden tests'
+    instructor message only), then each written one (points and comment, or pending)."""
+    lines: list[str] = []
+    earned = dict(grade.questions) if grade else {}
+    for question, points in result.questions:
+        score = earned.get(question, result.question_score(question))
+        lines += [f"### {markdown_text(question)}: {number(score)} / {number(points)}", ""]
+        for test in (t for t in result.tests if t.question == question):
+            kind = "hidden" if test.hidden else "public"
+            lines.append(f"- {markdown_code(test.test)} ({kind}): "
+                         f"**{markdown_text(test.status)}**, "
+                         f"{number(test.points)} / {number(test.max_points)}")
+            if test.hidden and test.status != "passed" and test.instructor_message:
+                lines.append(f"  - {markdown_text(cut(test.instructor_message, 2000))}")
+            elif not test.hidden and test.message:
+                lines += ["", *_message_block(test.message, "  ")]
+        lines.append("")
+    for name, points, _ in result.written:
+        score = written.get((result.student, result.exercise, name))
+        shown = "pending review" if score is None else \
+            f"{number(score.points)} / {number(points)}"
+        lines += [f"### {markdown_text(name)} (written): {shown}", ""]
+        if score is not None and score.comment:
+            lines += [*_message_block(score.comment), ""]
+    return lines
+
+
 def feedback_markdown(student: str, results: list[SubmissionResult],
-                      grades: Mapping[tuple[str, str], Grade] | None = None) -> str:
+                      grades: Mapping[tuple[str, str], Grade] | None = None,
+                      written: Mapping[tuple[str, str, str], reviewstore.Score] | None = None
+                      ) -> str:
     """The student's feedback: public tests in full, hidden tests by name and the instructor's
     message only.
 
@@ -400,8 +489,11 @@ def feedback_markdown(student: str, results: list[SubmissionResult],
     or code spans, messages are fenced blocks cut to :data:`FEEDBACK_MESSAGE_CHARS`, so an error
     message cannot forge a heading, raw HTML or a closing fence. With ``grades`` (the course
     policy applied), the heading gives the final grade and a list says what the policy changed
-    and why (extensions, overrides, the late penalty).
+    and why (extensions, overrides, the late penalty). Written answers follow the tested
+    questions: the points and comment people gave, or "pending review" (``written``, see
+    :func:`written_scores`).
     """
+    written = written or {}
     lines = [f"# Feedback for {markdown_text(student)}", ""]
     for result in sorted(results, key=lambda r: r.exercise):
         grade = grades.get((result.student, result.exercise)) if grades else None
@@ -422,20 +514,7 @@ def feedback_markdown(student: str, results: list[SubmissionResult],
                       *_message_block(result.reason), ""]
         if result.notebook:
             lines += [f"Graded notebook: {markdown_code(result.notebook)}", ""]
-        earned = dict(grade.questions) if grade else {}
-        for question, points in result.questions:
-            score = earned.get(question, result.question_score(question))
-            lines += [f"### {markdown_text(question)}: {number(score)} / {number(points)}", ""]
-            for test in (t for t in result.tests if t.question == question):
-                kind = "hidden" if test.hidden else "public"
-                lines.append(f"- {markdown_code(test.test)} ({kind}): "
-                             f"**{markdown_text(test.status)}**, "
-                             f"{number(test.points)} / {number(test.max_points)}")
-                if test.hidden and test.status != "passed" and test.instructor_message:
-                    lines.append(f"  - {markdown_text(cut(test.instructor_message, 2000))}")
-                elif not test.hidden and test.message:
-                    lines += ["", *_message_block(test.message, "  ")]
-            lines.append("")
+        lines += _question_lines(result, grade, written)
         if result.notes:
             lines += ["### Notes from running your notebook", ""]
             for note in result.notes:
@@ -449,13 +528,15 @@ def write_reports(out_dir: Path, timings: bool = False,
     """Rebuild ``grades.csv``, ``results_long.csv`` and ``feedback/`` from ``out_dir/results``
     (with ``grades``, under the course policy: :func:`labsupport.course.policy.write_reports`)."""
     results = read_results(out_dir)
+    written = written_scores(out_dir)
     by_student: dict[str, list[SubmissionResult]] = {}
     for result in results:
         by_student.setdefault(result.student, []).append(result)
     for student, mine in sorted(by_student.items()):
-        write_atomic(feedback_path(out_dir, student), feedback_markdown(student, mine, grades))
+        write_atomic(feedback_path(out_dir, student),
+                     feedback_markdown(student, mine, grades, written))
     write_atomic(out_dir / "results_long.csv", results_long_csv(results, timings))
-    write_atomic(out_dir / "grades.csv", grades_csv(results, grades))
+    write_atomic(out_dir / "grades.csv", grades_csv(results, grades, written))
     return results
 
 

@@ -546,7 +546,7 @@ def grade_submission(submission: Submission, exercise: authoring.Exercise, limit
         return _stored(SubmissionResult(submission.student, print_name, relative, status, reason,
                                         questions, tests, all_notes,
                                         fingerprint(submission, limits),
-                                        tuple((q.name, answers.get(q.name, ""))
+                                        tuple((q.name, q.points, answers.get(q.name, ""))
                                               for q in exercise.written),
                                         inputs(submission, limits)))
 
