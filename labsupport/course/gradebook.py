@@ -388,6 +388,17 @@ def _tested_cells(student: str, mine: Mapping[str, SubmissionResult],
     return points, sum(g.final for g in adjusted), extra
 
 
+def _status(mine: Mapping[str, SubmissionResult], exercises: list[str], pending: list[str]
+            ) -> str:
+    """``ok``, or what is not: each exercise's grading problem, the written answers still
+    pending, the exercises not handed in (named by exercise when there are several)."""
+    multi = len(exercises) > 1
+    problems = [f"{Path(e).stem}:{mine[e].status}" if multi else mine[e].status
+                for e in exercises if e in mine and mine[e].status != "ok"]
+    missing = [f"{Path(e).stem}:missing" for e in exercises if e not in mine]
+    return ";".join(problems + pending + missing) or "ok"
+
+
 def grades_csv(results: list[SubmissionResult],
                grades: Mapping[tuple[str, str], Grade] | None = None,
                written: Mapping[tuple[str, str, str], reviewstore.Score] | None = None) -> str:
@@ -403,30 +414,24 @@ def grades_csv(results: list[SubmissionResult],
     written = written or {}
     columns = _columns(results)
     policy = ["raw", "override", "late_penalty"] if grades is not None else []
-    header = ["student", *(c for _, _, c in columns), *policy, "total", "possible", "percent",
-              "status"]
     by_student: dict[str, dict[str, SubmissionResult]] = {}
     for result in results:
         by_student.setdefault(result.student, {})[result.exercise] = result
-    possible = {}
-    for result in results:
-        possible[result.exercise] = result.possible + sum(p for _, p, _ in result.written)
+    possible = {r.exercise: r.possible + sum(p for _, p, _ in r.written) for r in results}
     total_possible = sum(possible.values())
-    rows = [header]
+    rows = [["student", *(c for _, _, c in columns), *policy, "total", "possible", "percent",
+             "status"]]
     for student in sorted(by_student):
         mine = by_student[student]
         points, total, extra = _tested_cells(student, mine, columns, grades)
         scored, pending = _written_cells(student, mine, written, len(possible) > 1)
         points.update(scored)
         total += sum(p for p in scored.values() if not isinstance(p, str))
-        cells = [_cell(points.get((e, q), 0.0)) for e, q, _ in columns]
-        statuses = [f"{Path(e).stem}:{mine[e].status}" if len(possible) > 1 else mine[e].status
-                    for e in sorted(possible) if e in mine and mine[e].status != "ok"]
-        statuses += pending
-        missing = [f"{Path(e).stem}:missing" for e in sorted(possible) if e not in mine]
         percent = 100 * total / total_possible if total_possible else 0.0
-        rows.append([csv_student(student), *cells, *extra, number(total), number(total_possible),
-                     f"{percent:.2f}", ";".join(statuses + missing) or "ok"])
+        rows.append([csv_student(student),
+                     *(_cell(points.get((e, q), 0.0)) for e, q, _ in columns), *extra,
+                     number(total), number(total_possible), f"{percent:.2f}",
+                     _status(mine, sorted(possible), pending)])
     return csv_text(rows)
 
 

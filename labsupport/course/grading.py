@@ -420,7 +420,9 @@ def grader_error(submission: Submission, limits: Limits, error: BaseException) -
     return _stored(SubmissionResult(
         submission.student, submission.solution.name, relative, "grader-error", reason,
         tuple((q.name, q.points) for q in exercise.questions), _zero(exercise, reason), notes,
-        fingerprint(submission, limits), inputs(submission, limits)))
+        fingerprint(submission, limits),
+        written=tuple((q.name, q.points, "") for q in exercise.written),
+        inputs=inputs(submission, limits)))
 
 
 def exercise_imports(solutions: Sequence[Path]) -> tuple[str, ...]:
