@@ -10,8 +10,9 @@ notebook, a test and the ``labsupport model ...`` commands a workflow runs.
   disk, and how long prediction took (measured, not assumed).
 * :func:`paired_comparison` is the gate a pull request needs: baseline and candidate scored on
   the *same* rows, compared row by row (McNemar's idea: only the rows where exactly one of the two
-  is right carry information), framed as non-inferiority with a stated margin. The candidate
-  passes unless its accuracy is credibly worse than the baseline's by more than the margin.
+  is right carry information), one-sided with a stated margin. The candidate passes unless its
+  accuracy is credibly worse than the baseline's by more than the margin: the burden of proof is
+  on the harm (a non-inferiority test proper reverses it, see :func:`paired_comparison`).
   :func:`gate_failure_probability` says how often that gate fails for a given true change.
 * :func:`compare` works on summary metrics only (no per-row predictions): it treats the two
   scores as independent samples, which on a shared test set overstates the noise of the
@@ -368,8 +369,10 @@ def paired_comparison(y_true: Sequence, baseline_pred: Sequence, candidate_pred:
     the same rows, their errors are correlated and the difference is far less noisy than two
     independent accuracies would suggest (the unpaired ``sqrt(2) * SE`` overstates it).
 
-    The question is one of non-inferiority with a stated ``margin``: the candidate fails only
-    when its accuracy is credibly worse than the baseline's by more than ``margin``. The test is
+    The question is one-sided with a stated ``margin``: the candidate fails only when its
+    accuracy is credibly worse than the baseline's by more than ``margin`` (the burden of proof
+    is on the harm; a non-inferiority test in the clinical sense takes the null "the drop is at
+    least ``margin``" instead and passes only a candidate shown to be within it). The test is
     Tango's score test for paired proportions (Statistics in Medicine 17, 1998) of the null "true
     drop <= margin" against "true drop > margin", at level ``alpha``; at ``margin=0`` it is
     McNemar's test (chi-square form without continuity correction, one-sided). So an unchanged
