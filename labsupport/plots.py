@@ -646,5 +646,6 @@ def failure_curve(ax: Axes, drops: Sequence[float], theory: Sequence[float], *, 
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="lower right",
-              title="lines: binomial; points: measured (bars: 95 % interval)", title_fontsize="small")
+              title="lines: binomial; points: measured (bars: 95 % interval)",
+              title_fontsize="small")
     return ax
