@@ -149,9 +149,24 @@ class Simulation:
 
     @property
     def standard_error(self) -> float:
-        """Standard error of :attr:`failure_rate` (from the measured rate)."""
+        """Standard error of :attr:`failure_rate` (from the measured rate).
+
+        It is 0 when no set failed (or all did), although a rate measured as 0 on a few hundred
+        sets is not known to be 0: show :meth:`interval` then.
+        """
         rate = self.failure_rate
         return math.sqrt(rate * (1.0 - rate) / self.accuracies.size)
+
+    def interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        """Wilson score interval of the failure probability (scipy's ``binomtest``).
+
+        Unlike ``rate ± standard error`` it stays honest at 0 failures: 0 of 200 gives an upper
+        end near 0.019 (the "rule of three" says about 3 / 200).
+        """
+        confidence = _check_share(confidence, "confidence")
+        interval = stats.binomtest(self.failures, self.accuracies.size).proportion_ci(
+            confidence_level=confidence, method="wilson")
+        return float(interval.low), float(interval.high)
 
     def p_value(self, probability: float) -> float:
         """Exact two-sided binomial test of "the test fails with ``probability``".
@@ -163,8 +178,10 @@ class Simulation:
         return float(stats.binomtest(self.failures, self.accuracies.size, probability).pvalue)
 
     def __repr__(self) -> str:
+        low, high = self.interval()
         return (f"Simulation(fails on {self.failures} of {self.accuracies.size} evaluation sets "
-                f"of {self.n_rows} rows: {self.failure_rate:.3f} ± {self.standard_error:.3f})")
+                f"of {self.n_rows} rows: {self.failure_rate:.3f}, 95 % interval "
+                f"{low:.3f} to {high:.3f})")
 
 
 def simulate(correct, threshold: float, n_rows: int, n_sets: int,

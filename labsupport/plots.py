@@ -632,7 +632,9 @@ def failure_curve(ax: Axes, drops: Sequence[float], theory: Sequence[float], *, 
     """Probability that a metric test fails against the model's true loss of accuracy (lesson 03).
 
     One call per test: the binomial as a line labelled ``label``, the measured failure rates
-    (with ``errors``, their standard errors) as points of the same colour. At a drop of 0 the
+    (with ``errors``, bar lengths as matplotlib's ``yerr`` takes them: one per point, or lengths
+    below and above, such as a Wilson interval's, which stays open at 0 failures) as points of the
+    same colour. At a drop of 0 the
     curve is the false-alarm rate; further right it is the chance of catching a real regression.
     """
     line, = ax.plot(drops, theory, label=label)
@@ -644,5 +646,6 @@ def failure_curve(ax: Axes, drops: Sequence[float], theory: Sequence[float], *, 
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="lower right",
-              title="lines: binomial; points: measured ± 1 SE", title_fontsize="small")
+              title="lines: binomial; points: measured (bars: 95 % interval)",
+              title_fontsize="small")
     return ax

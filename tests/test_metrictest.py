@@ -87,3 +87,11 @@ def test_a_simulation_counts_failures_below_the_bar_only():
 def test_bad_input_is_refused(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_no_failures_still_have_an_interval_above_zero():
+    run = metrictest.Simulation(np.ones(200), 0.5, 100)
+    low, high = run.interval()
+    assert run.failures == 0 and run.standard_error == 0.0
+    assert low == pytest.approx(0.0, abs=1e-12) and 0.01 < high < 3 / 200 * 1.5
+    assert "0 of 200" in repr(run) and "interval 0.000 to 0.019" in repr(run)
