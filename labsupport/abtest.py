@@ -66,8 +66,8 @@ def check_count(value: float, name: str) -> int:
     """``value`` as an int, or an error unless it is a non-negative whole number."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
         raise TypeError(f"{name} must be a whole number, got {value!r}.")
-    if math.isnan(value) or int(value) != value:
-        raise ValueError(f"{name} must be a whole number, got {value}.")
+    if not math.isfinite(value) or int(value) != value:
+        raise ValueError(f"{name} must be a finite whole number, got {value}.")
     if value < 0:
         raise ValueError(f"{name} must be non-negative, got {value}.")
     return int(value)
@@ -193,15 +193,33 @@ def srm_check(counts: Sequence[int] | Mapping[str, int],
 
 # --- two proportions ----------------------------------------------------------------------------
 
+def _count_arrays(successes: np.ndarray, n: np.ndarray,
+                  group: str) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays of a group's successes and users as floats, or a ``ValueError`` naming the problem."""
+    successes, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    for values, name in ((successes, f"successes_{group}"), (n, f"n_{group}")):
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise ValueError(f"{name} must hold finite whole numbers, got {values.ravel()[:5]}...")
+    if np.any(n < 1):
+        raise ValueError(f"n_{group} must be at least 1 everywhere: a group with no users has no "
+                         "rate to compare.")
+    if np.any(successes < 0) or np.any(successes > n):
+        raise ValueError(f"successes_{group} must lie between 0 and n_{group}: a group cannot "
+                         "convert a negative number of users, or more users than it has.")
+    return successes, n
+
+
 def pooled_z(successes_control: np.ndarray, n_control: np.ndarray,
              successes_treatment: np.ndarray, n_treatment: np.ndarray) -> np.ndarray:
     """Pooled two-proportion z statistic (treatment minus control), elementwise on arrays.
 
     The statistic of ``statsmodels.stats.proportion.proportions_ztest`` with the treatment as
-    the first sample; ``nan`` where the pooled rate is 0 or 1 (no variance to compare).
+    the first sample; ``nan`` where the pooled rate is 0 or 1 (no variance to compare). Counts
+    must be finite whole numbers with ``0 <= successes <= n`` and ``n >= 1`` everywhere, else a
+    ``ValueError`` says which.
     """
-    s_c, n_c = np.asarray(successes_control, float), np.asarray(n_control, float)
-    s_t, n_t = np.asarray(successes_treatment, float), np.asarray(n_treatment, float)
+    s_c, n_c = _count_arrays(successes_control, n_control, "control")
+    s_t, n_t = _count_arrays(successes_treatment, n_treatment, "treatment")
     pooled = (s_c + s_t) / (n_c + n_t)
     variance = pooled * (1 - pooled) * (1 / n_c + 1 / n_t)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -659,10 +677,13 @@ def obrien_fleming_bounds(looks: int, alpha: float = 0.05, *,
                           grid: int = 401) -> SequentialBounds:
     """Boundaries of an O'Brien-Fleming-type group-sequential test (Lan-DeMets alpha spending).
 
-    Taught in lesson 07. The spending function ``alpha(t) = 2 - 2 Phi(z_{alpha/2} / sqrt(t))``
-    says how much of the false positive budget may be used by information fraction ``t``: almost
-    none early, nearly all at the end. Each boundary ``z_k`` is solved so that the probability,
-    under the null hypothesis, of first crossing at look k equals ``alpha(t_k) - alpha(t_{k-1})``.
+    Taught in lesson 07. The spending function says how much of the false positive budget may be
+    used by information fraction ``t``: almost none early, nearly all at the end. Each side spends
+    its ``alpha / 2`` by ``2 - 2 Phi(z_{alpha/4} / sqrt(t))``, so both together spend
+    ``alpha(t) = 4 - 4 Phi(z_{alpha/4} / sqrt(t))`` (:func:`_spending`; the convention of gsDesign
+    and ldbounds, whose published boundaries the tests reproduce). Each boundary ``z_k`` is
+    solved so that the probability, under the null hypothesis, of first crossing at look k
+    equals ``alpha(t_k) - alpha(t_{k-1})``.
     The z statistics at the looks behave like a Brownian motion ``B(t) = Z(t) sqrt(t)``; the
     density of the paths not yet stopped is carried from look to look on a grid (Simpson's rule),
     the recursion of Armitage, McPherson and Rowe (1969).
@@ -688,7 +709,8 @@ def obrien_fleming_bounds(looks: int, alpha: float = 0.05, *,
         raise ValueError("looks must be at least 1.")
     t = (np.arange(1, looks + 1) / looks if information is None
          else np.asarray(information, dtype=float))
-    if t.shape != (looks,) or np.any(np.diff(t) <= 0) or t[0] <= 0 or not math.isclose(t[-1], 1):
+    if t.shape != (looks,) or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0) \
+            or t[0] <= 0 or not math.isclose(t[-1], 1):
         raise ValueError(f"information must be {looks} increasing fractions in (0, 1] ending at "
                          f"1, got {t.tolist()}.")
     if grid < 11 or grid % 2 == 0:

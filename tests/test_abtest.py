@@ -280,6 +280,32 @@ def test_sample_size_rejects_bad_designs(keywords, error):
         abtest.sample_size(**keywords)
 
 
+@pytest.mark.parametrize("counts, match", [
+    ((5, 0, 5, 10), "n_control must be at least 1"),
+    ((-1, 10, 5, 10), "successes_control must lie between 0 and n_control"),
+    ((5, 10, 11, 10), "successes_treatment must lie between 0 and n_treatment"),
+    ((5, 10, 5, np.inf), "n_treatment must hold finite whole numbers"),
+    ((5.5, 10, 5, 10), "successes_control must hold finite whole numbers"),
+    ((np.array([5, np.nan]), 10, 5, 10), "successes_control must hold finite whole numbers"),
+])
+def test_pooled_z_rejects_counts_that_cannot_be(counts, match):
+    """Zero visitors, negative conversions, more conversions than visitors, infinities, fractions:
+    a clear error, not a nan or a number."""
+    with pytest.raises(ValueError, match=match):
+        abtest.pooled_z(*counts)
+
+
+def test_pooled_z_is_still_nan_where_the_pooled_rate_has_no_variance():
+    z = abtest.pooled_z(np.array([0, 3]), 10, np.array([0, 5]), 10)
+    assert np.isnan(z[0]) and z[1] == pytest.approx(proportions_ztest([5, 3], [10, 10])[0])
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_counts_must_be_finite(value):
+    with pytest.raises(ValueError, match="finite whole number"):
+        abtest.check_count(value, "n")
+
+
 # --- peeking and sequential testing ---------------------------------------------------------------
 
 def test_obrien_fleming_bounds_match_published_values():
@@ -289,6 +315,22 @@ def test_obrien_fleming_bounds_match_published_values():
     assert np.allclose(bounds.z, [4.8769, 3.3569, 2.6803, 2.2898, 2.0310], atol=1e-4)
     assert bounds.spent[-1] == pytest.approx(0.05, **TOL)
     assert abtest.obrien_fleming_bounds(1).z[0] == pytest.approx(stats.norm.isf(0.025), **TOL)
+
+
+def test_obrien_fleming_spending_is_the_one_the_docstring_states():
+    """4 - 4 Phi(z_{alpha/4} / sqrt(t)): what the code spends, the docstring and lesson say."""
+    t = np.array([0.2, 0.5, 1.0])
+    bounds = abtest.obrien_fleming_bounds(3, information=t)
+    stated = 4 - 4 * stats.norm.cdf(stats.norm.isf(0.05 / 4) / np.sqrt(t))
+    assert np.allclose(bounds.spent, stated, atol=1e-6)
+    assert "4 - 4 Phi(z_{alpha/4} / sqrt(t))" in abtest.obrien_fleming_bounds.__doc__
+
+
+@pytest.mark.parametrize("information", [[0.2, math.nan, 1.0], [0.2, 0.5, math.nan],
+                                         [math.nan, 0.5, 1.0]])
+def test_obrien_fleming_bounds_refuse_nan_information(information):
+    with pytest.raises(ValueError, match="increasing fractions"):
+        abtest.obrien_fleming_bounds(3, information=information)
 
 
 def test_obrien_fleming_bounds_spend_exactly_alpha_under_the_null():
