@@ -474,24 +474,37 @@ def _dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__") and name not in _PLAIN_DUNDERS
 
 
-def _holds_modules(name: str) -> bool:
-    """True when the module ``name`` has a module among its attributes (a way out of it)."""
-    module = importlib.import_module(name)
-    return any(inspect.ismodule(value) for value in vars(module).values())
+def _module(name: str) -> object | None:
+    """The module ``name``, or None when there is no such module."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _import_problem(name: str, modules: frozenset[str]) -> str:
+    """What is wrong with ``import name`` (``""`` when nothing is)."""
+    module = _module(name) if name.split(".")[0] in modules else None
+    if name.split(".")[0] not in modules:
+        return f"import {name}: only {', '.join(sorted(modules))} may be imported"
+    if module is None:
+        return f"import {name}: there is no such module"
+    if any(inspect.ismodule(value) for value in vars(module).values()):
+        return (f"import {name}: import the functions and classes you use from it (from {name} "
+                "import ...): the module itself leads to others")
+    return ""
 
 
 def _import_problems(node: ast.Import | ast.ImportFrom, modules: frozenset[str]) -> list[str]:
     if isinstance(node, ast.Import):
-        return [f"import {alias.name}: " + (
-            f"only {', '.join(sorted(modules))} may be imported" if alias.name.split(".")[0]
-            not in modules else "import the functions and classes you use from it "
-            f"(from {alias.name} import ...): the module itself leads to others")
-            for alias in node.names
-            if alias.name.split(".")[0] not in modules or _holds_modules(alias.name)]
+        found = (_import_problem(alias.name, modules) for alias in node.names)
+        return [problem for problem in found if problem]
     where = "." * node.level + (node.module or "")
     if node.level or (node.module or "").split(".")[0] not in modules:
         return [f"from {where} import: only {', '.join(sorted(modules))} may be imported"]
-    module = importlib.import_module(node.module)
+    module = _module(node.module)
+    if module is None:
+        return [f"from {where} import: there is no such module"]
     problems = []
     for alias in node.names:
         value = getattr(module, alias.name, None)

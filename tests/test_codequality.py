@@ -414,6 +414,8 @@ def test_plain_code_hides_nothing():
     ('from math import *\n', 1, "public functions and classes"),
     ('from . import metrics\n', 1, "from . import"),
     ('from importlib import import_module\n', 1, "from importlib import"),
+    ('from collections.nowhere import thing\n', 1, "no such module"),
+    ('import math.nowhere\n', 1, "import math.nowhere: there is no such module"),
 ])
 def test_code_pylint_cannot_read_is_named_with_its_line(source, line, words):
     found = codequality.hidden_code(source)
