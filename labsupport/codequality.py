@@ -23,6 +23,10 @@ what the comments hid (:attr:`LintReport.suppressed`). :func:`suppressions` and
 :func:`strip_suppressions` find those comments with pylint's own pragma parser, on the tokens
 pylint itself reads, so every comment pylint obeys is found, and nothing else.
 
+pylint judges the code it reads: text run as code (``exec`` reached through ``getattr(builtins,
+"exec")``, say) is never read. :func:`hidden_code` finds what runs code pylint cannot see, so a
+grader can refuse it instead of scoring the innocent-looking rest.
+
 Cleaning up code must not change what it does: :func:`call_module` runs a module from its source
 in a fresh Python process and returns what each call returned, so the code that is linted is the
 code that is run (exercise 04 grades both on the same ``MODULE_SOURCE``).
@@ -32,6 +36,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
+import inspect
 import io
 import json
 import re
@@ -441,6 +447,113 @@ def lint_file(path: Path | str, config: Path | str | None = LAB_CONFIG, *,
         config_argument, config_name = _config_argument(config, Path(folder))
         raw, statements, note, ids = _run(path.resolve(), config_argument, flags)
     return _report(raw, statements, note, ids, path.stem, config_name)
+
+
+# --- code that pylint cannot read ------------------------------------------------------------
+
+#: Names that run text as code, or reach objects by a name held in a string or a namespace
+#: (``getattr(builtins, "exec")``, ``vars(builtins)["eval"]``, ``globals()``): pylint sees a call,
+#: never the code that runs.
+DYNAMIC_NAMES = frozenset({"exec", "eval", "compile", "__import__", "getattr", "setattr",
+                           "delattr", "globals", "locals", "vars", "breakpoint", "help",
+                           "builtins", "__builtins__"})
+#: The modules a module checked by :func:`hidden_code` may import from, by default: their
+#: public functions and classes read their arguments, never text as code.
+PLAIN_MODULES = ("math", "itertools", "collections", "statistics", "fractions", "numbers",
+                 "__future__")
+#: Double-underscore names that reach nothing new (a method being defined, a name, a type).
+_PLAIN_DUNDERS = frozenset({"__init__", "__name__", "__qualname__", "__doc__", "__all__",
+                            "__class__"})
+# Attributes of frames, code objects, tracebacks and generators: a generator's gi_frame.f_builtins
+# is the builtins namespace, exec included, without one double underscore.
+_INTROSPECTION = re.compile(r"^(?:(?:gi|cr|ag)_(?:frame|code|await|yieldfrom)"
+                            r"|f_(?:globals|builtins|locals|back|code|trace)|tb_\w+|co_\w+)$")
+
+
+def _dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__") and name not in _PLAIN_DUNDERS
+
+
+def _module(name: str) -> object | None:
+    """The module ``name``, or None when there is no such module."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _import_problem(name: str, modules: frozenset[str]) -> str:
+    """What is wrong with ``import name`` (``""`` when nothing is)."""
+    module = _module(name) if name.split(".")[0] in modules else None
+    if name.split(".")[0] not in modules:
+        return f"import {name}: only {', '.join(sorted(modules))} may be imported"
+    if module is None:
+        return f"import {name}: there is no such module"
+    if any(inspect.ismodule(value) for value in vars(module).values()):
+        return (f"import {name}: import the functions and classes you use from it (from {name} "
+                "import ...): the module itself leads to others")
+    return ""
+
+
+def _import_problems(node: ast.Import | ast.ImportFrom, modules: frozenset[str]) -> list[str]:
+    if isinstance(node, ast.Import):
+        found = (_import_problem(alias.name, modules) for alias in node.names)
+        return [problem for problem in found if problem]
+    where = "." * node.level + (node.module or "")
+    if node.level or (node.module or "").split(".")[0] not in modules:
+        return [f"from {where} import: only {', '.join(sorted(modules))} may be imported"]
+    module = _module(node.module)
+    if module is None:
+        return [f"from {where} import: there is no such module"]
+    problems = []
+    for alias in node.names:
+        value = getattr(module, alias.name, None)
+        if alias.name == "*" or (alias.name.startswith("_") and node.module != "__future__") \
+                or value is None or inspect.ismodule(value):
+            problems.append(f"from {where} import {alias.name}: import the public functions and "
+                            "classes you use, by name")
+    return problems
+
+
+def _node_problems(node: ast.AST, modules: frozenset[str]) -> list[str]:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return _import_problems(node, modules)
+    if isinstance(node, ast.Name) and (node.id in DYNAMIC_NAMES or _dunder(node.id)):
+        return [f"{node.id}: runs text as code or reaches objects by a name pylint never sees"]
+    attributes = (node.kwd_attrs if isinstance(node, ast.MatchClass)
+                  else [node.attr] if isinstance(node, ast.Attribute) else [])
+    return [f".{attribute}: reaches the interpreter's internals (namespaces, frames, code)"
+            for attribute in attributes if _dunder(attribute) or _INTROSPECTION.match(attribute)]
+
+
+def hidden_code(source: str, modules: Sequence[str] = PLAIN_MODULES) -> tuple[tuple[int, str], ...]:
+    """What in ``source`` runs code that pylint cannot read, as (line, what) pairs (exercise 04).
+
+    pylint judges the code it reads; code held in a string and run by ``exec``, or reached
+    through a name it never sees, escapes it. So this refuses, by inclusion rather than one trick
+    at a time:
+
+    * the names in :data:`DYNAMIC_NAMES` (``exec``, ``eval``, ``compile``, ``__import__``,
+      ``getattr``, ``globals``, ``vars``, ``builtins``, ...);
+    * double-underscore names and attributes other than ``__init__``, ``__name__``,
+      ``__qualname__``, ``__doc__``, ``__all__`` and ``__class__`` (``f.__globals__``,
+      ``__builtins__``), and the attributes of frames, code objects and generators
+      (``gi_frame``, ``f_builtins``), in expressions and in ``match`` patterns alike;
+    * imports from other modules than ``modules``, ``import X`` of a module that holds other
+      modules (``statistics.sys``), and imported names that are private, modules, or ``*``.
+
+    An empty tuple means every line that runs is a line pylint read.
+
+    Raises
+    ------
+    CodeDoesNotParse
+        When ``source`` is not valid Python.
+    """
+    _parse(source, "module")
+    allowed = frozenset(modules)
+    found = {(getattr(node, "lineno", 1), problem) for node in ast.walk(ast.parse(source))
+             for problem in _node_problems(node, allowed)}
+    return tuple(sorted(found))
 
 
 # --- running a module from its source ----------------------------------------------------------

@@ -355,3 +355,75 @@ def test_a_verdict_is_reused_until_the_code_or_the_config_changes(tmp_path):
     assert codequality.lint(long_line, config=config) is first and not first.ids
     config.write_text("[FORMAT]\nmax-line-length=79\n", encoding="utf-8")
     assert codequality.lint(long_line, config=config).ids == {"C0301": 1}
+
+
+PLAIN_MODULE = textwrap.dedent('''\
+    """Counts and shares."""
+    from __future__ import annotations
+
+    import math
+    from collections import Counter
+    from statistics import mean
+
+
+    class Tally(Counter):
+        """A Counter that knows its name."""
+
+        def __init__(self, values, name="tally"):
+            super().__init__(values)
+            self.name = name
+
+        def __repr__(self):
+            return f"{self.__class__.__name__}({self.name!r})"
+
+
+    def spread(values):
+        """Standard deviation around the mean, by hand."""
+        centre = mean(values)
+        return math.sqrt(sum((value - centre) ** 2 for value in values) / len(values))
+
+
+    if __name__ == "__main__":
+        print(spread([1, 2, 3]), Tally("aab").most_common(1))
+    ''')
+
+
+def test_plain_code_hides_nothing():
+    assert codequality.hidden_code(PLAIN_MODULE) == ()
+    assert codequality.hidden_code(CLEAN) == () and codequality.hidden_code(MODULE) == ()
+
+
+@pytest.mark.parametrize("source, line, words", [
+    ('import builtins\ngetattr(builtins, "exec")("x = 1")\n', 1, "import builtins"),
+    ('import builtins\ngetattr(builtins, "exec")("x = 1")\n', 2, "getattr"),
+    ('exec("x = 1")\n', 1, "exec"),
+    ('X = eval("1 + 1")\n', 1, "eval"),
+    ('CODE = compile("x = 1", "m", "exec")\n', 1, "compile"),
+    ('OS = __import__("os")\n', 1, "__import__"),
+    ('vars()["x"] = 1\n', 1, "vars"),
+    ('globals().update(x=1)\n', 1, "globals"),
+    ('RUN = __builtins__["exec"]\n', 1, "__builtins__"),
+    ('def f():\n    """Doc."""\n\n\nRUN = f.__globals__\n', 5, ".__globals__"),
+    ('def g():\n    yield 1\n\n\nRUN = g().gi_frame.f_builtins["exec"]\n', 5, ".gi_frame"),
+    ('def g():\n    yield 1\n\n\nRUN = g().gi_frame.f_builtins["exec"]\n', 5, ".f_builtins"),
+    ('match 1:\n    case object(gi_frame=frame):\n        pass\n', 2, ".gi_frame"),
+    ('import os\n', 1, "only __future__, collections"),
+    ('import statistics\n', 1, "the module itself leads to others"),
+    ('from statistics import sys\n', 1, "public functions and classes"),
+    ('from collections import _sys\n', 1, "public functions and classes"),
+    ('from math import *\n', 1, "public functions and classes"),
+    ('from . import metrics\n', 1, "from . import"),
+    ('from importlib import import_module\n', 1, "from importlib import"),
+    ('from collections.nowhere import thing\n', 1, "no such module"),
+    ('import math.nowhere\n', 1, "import math.nowhere: there is no such module"),
+])
+def test_code_pylint_cannot_read_is_named_with_its_line(source, line, words):
+    found = codequality.hidden_code(source)
+    assert any(number == line and words in what for number, what in found), found
+
+
+def test_the_modules_allowed_can_be_chosen_and_bad_code_is_refused():
+    assert codequality.hidden_code("import os\n", modules=("os",))[0][1].startswith("import os")
+    assert codequality.hidden_code("import math\n", modules=()) != ()
+    with pytest.raises(codequality.CodeDoesNotParse):
+        codequality.hidden_code("def broken(:\n")
