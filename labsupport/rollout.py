@@ -549,11 +549,20 @@ def canary_rollback_probability(candidate_requests: Sequence[int], error_rate: f
     it exceeds ``failure_limit``. For a healthy candidate this is the false-alarm rate; for a
     bad one, one minus it is the chance of promoting it.
     """
-    counts = [int(n) for n in candidate_requests]
-    if not counts or min(counts) < 1:
-        raise ValueError(f"candidate_requests must be counts >= 1, got {list(candidate_requests)}.")
-    if not 0 <= error_rate <= 1:
-        raise ValueError(f"error_rate must be in [0, 1], got {error_rate}.")
+    counts = list(candidate_requests)
+    if not counts or any(isinstance(n, bool) or not isinstance(n, (int, np.integer, float,
+                                                                    np.floating))
+                         or not math.isfinite(n) or n != int(n) or n < 1 for n in counts):
+        raise ValueError(f"candidate_requests must be whole counts >= 1, got {counts}.")
+    counts = [int(n) for n in counts]
+    for value, name in ((error_rate, "error_rate"), (max_error_rate, "max_error_rate")):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+                or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a rate in [0, 1], got {value!r}.")
+    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, np.integer)) \
+            or failure_limit < 0:
+        raise ValueError(f"failure_limit must be a whole number >= 0 (failed steps tolerated), "
+                         f"got {failure_limit!r}.")
     fail = [float(stats.binom.sf(math.floor(max_error_rate * n + 1e-9), n, error_rate))
             for n in counts]
     distribution = np.array([1.0])  # P(k failures so far)

@@ -76,6 +76,22 @@ def test_binomial_probability_by_hand_and_failure_limit():
         pytest.approx(1 - (1 - one) ** 2)
 
 
+@pytest.mark.parametrize("arguments, match", [
+    (([100], 0.01, 0.02, -1), "failure_limit must be a whole number >= 0"),
+    (([100], 0.01, 0.02, 1.5), "failure_limit must be a whole number >= 0"),
+    (([200.7], 0.01, 0.02, 0), "whole counts >= 1"),
+    (([100, 0], 0.01, 0.02, 0), "whole counts >= 1"),
+    (([math.inf], 0.01, 0.02, 0), "whole counts >= 1"),
+    (([], 0.01, 0.02, 0), "whole counts >= 1"),
+    (([100], 1.5, 0.02, 0), "error_rate must be a rate"),
+    (([100], 0.01, -0.1, 0), "max_error_rate must be a rate"),
+])
+def test_binomial_probability_refuses_what_cannot_be(arguments, match):
+    """A negative failure limit gave 1.0 and 200.7 requests were truncated to 200: now errors."""
+    with pytest.raises(ValueError, match=match):
+        rollout.canary_rollback_probability(*arguments)
+
+
 def test_canary_on_the_simulator_matches_the_binomial_loosely():
     simulator = _simulator(candidate_errors=0.025)
     canary = rollout.Canary(schedule=(0.2, 0.5, 1.0), analysis=ERRORS_ONLY,
