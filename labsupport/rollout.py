@@ -12,7 +12,8 @@ The canary analysis has the shape of an Argo Rollouts ``AnalysisRun``: at each s
 measured on the candidate's requests; a step with a violated condition is a failed measurement,
 and more failures than ``failure_limit`` roll the canary back at once.
 :func:`canary_rollback_probability` gives, by the binomial, how often an error-rate condition
-rolls back a canary whose true error rate is known — a healthy one (a false alarm) or a bad one.
+rolls back a canary whose true error rate is known — a healthy one (a false alarm) or a bad one —
+for fixed request counts, :func:`canary_rollback_probability_sampled` when the counts are random.
 """
 
 from __future__ import annotations
@@ -539,36 +540,84 @@ def _outcomes(steps: Sequence[traffic.Served], baseline: str) -> pd.DataFrame:
     return table.reset_index().rename(columns={"size": "requests", "mean": "outcome"})
 
 
+def _check_rates(error_rate: float, max_error_rate: float) -> None:
+    for value, name in ((error_rate, "error_rate"), (max_error_rate, "max_error_rate")):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+                or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a rate in [0, 1], got {value!r}.")
+
+
+def _rolled_back(step_failures: Sequence[float], failure_limit: int) -> float:
+    """P(more than ``failure_limit`` of independent steps fail), each with its probability."""
+    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, np.integer)) \
+            or failure_limit < 0:
+        raise ValueError(f"failure_limit must be a whole number >= 0 (failed steps tolerated), "
+                         f"got {failure_limit!r}.")
+    distribution = np.array([1.0])  # P(k failures so far): a Poisson binomial
+    for q in step_failures:
+        distribution = np.convolve(distribution, [1 - q, q])
+    return float(distribution[failure_limit + 1:].sum())
+
+
+def step_failure_probability(candidate_requests: int | np.ndarray, error_rate: float,
+                             max_error_rate: float) -> np.ndarray:
+    """P(an error-rate condition fails a step) given the candidate's request count(s).
+
+    More than ``max_error_rate * n`` errors among ``n`` binomial ``(n, error_rate)`` requests fail
+    the step; a step with no request is inconclusive and counts as a failure (as
+    :class:`Analysis` counts it). Elementwise on an array of counts.
+    """
+    _check_rates(error_rate, max_error_rate)
+    n = np.asarray(candidate_requests)
+    tail = stats.binom.sf(np.floor(max_error_rate * n + 1e-9), n, error_rate)
+    return np.where(n == 0, 1.0, tail)
+
+
 def canary_rollback_probability(candidate_requests: Sequence[int], error_rate: float,
                                 max_error_rate: float, failure_limit: int = 0) -> float:
-    """Probability that an error-rate condition rolls a canary back (lesson 06).
+    """Probability that an error-rate condition rolls a canary back (lesson 06), fixed counts.
 
-    Each analysed step with ``n`` candidate requests fails when the number of errors, binomial
-    ``(n, error_rate)``, exceeds ``max_error_rate * n``; steps are independent, so the number of
-    failed steps is a sum of Bernoulli variables (Poisson binomial). The canary rolls back when
-    it exceeds ``failure_limit``. For a healthy candidate this is the false-alarm rate; for a
-    bad one, one minus it is the chance of promoting it.
+    Each analysed step with ``n`` candidate requests fails with
+    :func:`step_failure_probability`; steps are independent, so the number of failed steps is a
+    sum of Bernoulli variables (Poisson binomial). The canary rolls back when it exceeds
+    ``failure_limit``. For a healthy candidate this is the false-alarm rate; for a bad one, one
+    minus it is the chance of promoting it. When the counts are themselves random (users are
+    assigned, requests drawn), use :func:`canary_rollback_probability_sampled`.
     """
     counts = list(candidate_requests)
     if not counts or any(isinstance(n, bool) or not isinstance(n, (int, np.integer, float,
                                                                     np.floating))
                          or not math.isfinite(n) or n != int(n) or n < 1 for n in counts):
         raise ValueError(f"candidate_requests must be whole counts >= 1, got {counts}.")
-    counts = [int(n) for n in counts]
-    for value, name in ((error_rate, "error_rate"), (max_error_rate, "max_error_rate")):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-                or not 0 <= value <= 1:
-            raise ValueError(f"{name} must be a rate in [0, 1], got {value!r}.")
-    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, np.integer)) \
-            or failure_limit < 0:
-        raise ValueError(f"failure_limit must be a whole number >= 0 (failed steps tolerated), "
-                         f"got {failure_limit!r}.")
-    fail = [float(stats.binom.sf(math.floor(max_error_rate * n + 1e-9), n, error_rate))
-            for n in counts]
-    distribution = np.array([1.0])  # P(k failures so far)
-    for q in fail:
-        distribution = np.convolve(distribution, [1 - q, q])
-    return float(distribution[failure_limit + 1:].sum())
+    fail = step_failure_probability(np.array([int(n) for n in counts]), error_rate,
+                                    max_error_rate)
+    return _rolled_back(fail, failure_limit)
+
+
+def canary_rollback_probability_sampled(candidate_shares: Sequence[float],
+                                        requests_per_step: int, error_rate: float,
+                                        max_error_rate: float,
+                                        failure_limit: int = 0) -> float:
+    """:func:`canary_rollback_probability` when each step's count is random (lesson 06).
+
+    A step sends ``requests_per_step`` requests from users drawn at random; a request reaches the
+    candidate when its user is assigned there, so with ``share`` of the users on the candidate
+    its count is binomial ``(requests_per_step, share)``. Each step's failure probability is the
+    binomial tail averaged over that count (the limit jumps with the count: at 99 requests two
+    errors fail a 2 % step, at 100 it takes three).
+    """
+    shares = np.asarray(list(candidate_shares), dtype=float)
+    if shares.size == 0 or not np.all((shares > 0) & (shares <= 1)):
+        raise ValueError(f"candidate_shares must be shares in (0, 1], got {shares.tolist()}.")
+    if isinstance(requests_per_step, bool) or not isinstance(requests_per_step,
+                                                             (int, np.integer)) \
+            or requests_per_step < 1:
+        raise ValueError(f"requests_per_step must be a whole number >= 1, got "
+                         f"{requests_per_step!r}.")
+    counts = np.arange(requests_per_step + 1)
+    tail = step_failure_probability(counts, error_rate, max_error_rate)
+    fail = [float(stats.binom.pmf(counts, requests_per_step, share) @ tail) for share in shares]
+    return _rolled_back(fail, failure_limit)
 
 
 @dataclass(frozen=True)

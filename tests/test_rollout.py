@@ -76,6 +76,45 @@ def test_binomial_probability_by_hand_and_failure_limit():
         pytest.approx(1 - (1 - one) ** 2)
 
 
+def test_sampled_counts_reduce_to_fixed_counts_when_every_user_is_on_the_candidate():
+    """A share of 1 sends every request to the candidate: the count is fixed."""
+    for rate in (0.005, 0.015, 0.03):
+        assert rollout.canary_rollback_probability_sampled([1.0, 1.0], 400, rate, 0.02, 1) == \
+            pytest.approx(rollout.canary_rollback_probability([400, 400], rate, 0.02, 1))
+
+
+def test_sampled_counts_match_a_direct_simulation():
+    """Counts ~ Binomial(R, share), errors ~ Binomial(count, rate), a step fails above the limit
+    (or with no request): the rollback rate lies in the exact binomial range of the theory."""
+    rng = np.random.default_rng(7)
+    shares, requests, rate, runs = np.array([0.05, 0.1, 0.25]), 1000, 0.015, 20_000
+    counts = rng.binomial(requests, shares, size=(runs, shares.size))
+    errors = rng.binomial(counts, rate)
+    failed = (errors > np.floor(0.02 * counts + 1e-9)) | (counts == 0)
+    rolled = int(failed.any(axis=1).sum())
+    theory = rollout.canary_rollback_probability_sampled(shares, requests, rate, 0.02)
+    low, high = stats.binom.interval(0.999, runs, theory)
+    assert low <= rolled <= high, (rolled / runs, theory)
+    fixed = rollout.canary_rollback_probability([50, 100, 250], rate, 0.02)
+    assert theory > fixed  # the random count makes the limit's jumps bite more often here
+
+
+def test_a_step_without_requests_fails():
+    assert rollout.step_failure_probability(np.array([0, 100]), 0.0, 0.02).tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("arguments, match", [
+    (([0.0, 0.5], 100, 0.01, 0.02), "candidate_shares must be shares"),
+    (([], 100, 0.01, 0.02), "candidate_shares must be shares"),
+    (([0.5], 0, 0.01, 0.02), "requests_per_step must be a whole number"),
+    (([0.5], 100.5, 0.01, 0.02), "requests_per_step must be a whole number"),
+    (([0.5], 100, 0.01, 0.02, -1), "failure_limit must be a whole number"),
+])
+def test_sampled_probability_refuses_what_cannot_be(arguments, match):
+    with pytest.raises(ValueError, match=match):
+        rollout.canary_rollback_probability_sampled(*arguments)
+
+
 @pytest.mark.parametrize("arguments, match", [
     (([100], 0.01, 0.02, -1), "failure_limit must be a whole number >= 0"),
     (([100], 0.01, 0.02, 1.5), "failure_limit must be a whole number >= 0"),
