@@ -484,9 +484,9 @@ def _module(name: str) -> object | None:
 
 def _import_problem(name: str, modules: frozenset[str]) -> str:
     """What is wrong with ``import name`` (``""`` when nothing is)."""
-    module = _module(name) if name.split(".")[0] in modules else None
     if name.split(".")[0] not in modules:
         return f"import {name}: only {', '.join(sorted(modules))} may be imported"
+    module = _module(name)
     if module is None:
         return f"import {name}: there is no such module"
     if any(inspect.ismodule(value) for value in vars(module).values()):
