@@ -258,6 +258,9 @@ def serve(app, port: int = 0, announce=print) -> None:  # pragma: no cover - run
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    # Listening before the URL is announced: a browser that opens it at once waits in the backlog
+    # until uvicorn accepts, instead of being refused while uvicorn still starts (a CI flake).
+    sock.listen(128)
     announce(sock.getsockname()[1])
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[sock])
