@@ -7,6 +7,8 @@ Taught in lesson 07 (``notebooks/07_ab_testing_statistics.ipynb``), next to the 
   bug that makes a sample ratio mismatch (treatment users lost before they are logged);
 - :func:`run_experiment` -- one experiment analysed as the lesson does it (SRM first, then the
   test), with the p-value path an analyst who peeks would see: the computation of the widget;
+- :func:`aa_runs` -- many A/A runs of that experiment: the share rejected at the end (about
+  alpha) and at some look of the path (more: peeking), the widget's "several seeds' worth";
 - :func:`winners_curse` -- why significant results overstate the true effect;
 - :func:`novelty_lift`, :func:`simulate_novelty` -- an effect that wears off over days.
 """
@@ -93,6 +95,13 @@ def _path(log: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             np.cumsum(converted * is_treatment), np.cumsum(is_treatment))
 
 
+def _looks(n_users: int, n_c: np.ndarray, n_t: np.ndarray) -> np.ndarray:
+    """Indices of the logged users after whom the p-value path is recorded (both groups seen)."""
+    seen = np.unique(np.linspace(max(20, n_users // CHECKPOINTS), len(n_c), CHECKPOINTS)
+                     .astype(int)) - 1
+    return seen[(n_t[seen] > 0) & (n_c[seen] > 0)]
+
+
 def run_experiment(rng: np.random.Generator, *, n_users: int, rate_control: float,
                    effect: float, treatment_share: float = 0.5, planned_share: float = 0.5,
                    alpha: float = 0.05, salt: str = "experiment") -> ExperimentRun:
@@ -112,9 +121,7 @@ def run_experiment(rng: np.random.Generator, *, n_users: int, rate_control: floa
                        salt=salt, weights={"control": 1 - treatment_share,
                                            "treatment": treatment_share})
     s_c, n_c, s_t, n_t = _path(log)
-    seen = np.unique(np.linspace(max(20, n_users // CHECKPOINTS), len(log), CHECKPOINTS)
-                     .astype(int)) - 1
-    seen = seen[(n_t[seen] > 0) & (n_c[seen] > 0)]
+    seen = _looks(n_users, n_c, n_t)
     z = abtest.pooled_z(s_c[seen], n_c[seen], s_t[seen], n_t[seen])
     srm = abtest.srm_check({"control": int(n_c[-1]), "treatment": int(n_t[-1])},
                            {"control": 1 - planned_share, "treatment": planned_share})
@@ -127,6 +134,97 @@ def run_experiment(rng: np.random.Generator, *, n_users: int, rate_control: floa
                          tuple(float(p) for p in np.where(np.isfinite(z),
                                                           2 * stats.norm.sf(np.abs(z)), 1.0)),
                          chance, abtest.decide(srm, test))
+
+
+@dataclass(frozen=True)
+class AARuns:
+    """Result of :func:`aa_runs`: many A/A runs of :func:`run_experiment`'s experiment.
+
+    Attributes
+    ----------
+    n_runs, n_users, alpha
+        The simulation and the level of every test.
+    rejected_at_end
+        Runs whose two-proportion test on all users has ``p < alpha``: false positives of the
+        test read once, as planned (binomial ``(n_runs, alpha)`` when the test is right).
+    rejected_when_peeking
+        Runs whose p-value path dips below ``alpha`` at some look: false positives of an analyst
+        who stops at the first "significant" look.
+    srm_mismatch
+        Whether the split fails the SRM check (the same in every run: the hash decides the split,
+        only the conversions are drawn again).
+    """
+
+    n_runs: int
+    n_users: int
+    alpha: float
+    rejected_at_end: int
+    rejected_when_peeking: int
+    srm_mismatch: bool
+
+    @property
+    def share_at_end(self) -> float:
+        """Share of runs rejected by the planned, single test."""
+        return self.rejected_at_end / self.n_runs
+
+    @property
+    def share_when_peeking(self) -> float:
+        """Share of runs rejected at some look of the path."""
+        return self.rejected_when_peeking / self.n_runs
+
+    def expected_range(self, coverage: float = 0.999) -> tuple[int, int]:
+        """Counts of rejections a right test gives with probability ``coverage``.
+
+        The exact binomial ``(n_runs, alpha)`` range (``scipy.stats.binom.interval``), not a
+        normal band, which is poor for small counts.
+        """
+        coverage = abtest.check_alpha(coverage, "coverage")
+        low, high = stats.binom.interval(coverage, self.n_runs, self.alpha)
+        return int(low), int(high)
+
+
+def aa_runs(rng: np.random.Generator, *, n_runs: int, n_users: int, rate_control: float,
+            treatment_share: float = 0.5, planned_share: float = 0.5, alpha: float = 0.05,
+            salt: str = "experiment") -> AARuns:
+    """Run :func:`run_experiment`'s experiment ``n_runs`` times with no true effect (A/A).
+
+    Taught in lesson 07 (its widget's "A/A runs" button). The salted hash puts every user in the
+    same arm in every run, so the users seen at each look are those of :func:`run_experiment`;
+    only the conversions are drawn again, as binomial counts of each group's users between two
+    looks (the same distribution as drawing each user, without an array of users per run). The
+    p-value is the pooled z-test's at each look, as on the widget's path.
+
+    Returns
+    -------
+    AARuns
+    """
+    n_runs = abtest.check_count(n_runs, "n_runs")
+    if n_runs < 1:
+        raise ValueError("n_runs must be at least 1.")
+    n_users = abtest.check_count(n_users, "n_users")
+    if n_users < 2:
+        raise ValueError(f"n_users must be at least 2, got {n_users}.")
+    alpha = abtest.check_alpha(alpha)
+    rate_control = abtest.check_rate(rate_control, "rate_control")
+    treatment_share = abtest.check_rate(treatment_share, "treatment_share")
+    planned_share = abtest.check_rate(planned_share, "planned_share")
+    is_treatment = abtest.assign(np.arange(n_users), salt, {"control": 1 - treatment_share,
+                                                            "treatment": treatment_share}) \
+        == "treatment"
+    n_t, n_c = np.cumsum(is_treatment), np.cumsum(~is_treatment)
+    seen = _looks(n_users, n_c, n_t)
+    if seen.size == 0 or seen[-1] != n_users - 1:
+        raise ValueError(f"{n_users} users leave one group empty: nothing to compare.")
+    users_c, users_t = n_c[seen], n_t[seen]
+    # conversions between two looks, then cumulated: (n_runs, looks) arrays
+    s_c = rng.binomial(np.diff(users_c, prepend=0), rate_control, (n_runs, seen.size)).cumsum(1)
+    s_t = rng.binomial(np.diff(users_t, prepend=0), rate_control, (n_runs, seen.size)).cumsum(1)
+    z = np.nan_to_num(abtest.pooled_z(s_c, users_c, s_t, users_t), nan=0.0)
+    significant = np.abs(z) >= abtest.z_critical(alpha)
+    srm = abtest.srm_check({"control": int(users_c[-1]), "treatment": int(users_t[-1])},
+                           {"control": 1 - planned_share, "treatment": planned_share})
+    return AARuns(n_runs, n_users, alpha, int(significant[:, -1].sum()),
+                  int(significant.any(axis=1).sum()), srm.mismatch)
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,27 @@ def test_novelty_lift_decays_to_the_long_run():
                                          rate_control=0.1, initial_lift=0.3, long_run_lift=0.02,
                                     half_life_days=7)
     assert list(frame["n_control"] + frame["n_treatment"]) == [1000] * 28
+
+
+def test_aa_runs_reject_as_often_as_repeated_run_experiment():
+    """The bulk A/A runs stand for a loop over run_experiment: the same looks, the same test."""
+    aa = experiments.aa_runs(np.random.default_rng(3), n_runs=3000, n_users=20_000,
+                             rate_control=0.1)
+    low, high = aa.expected_range(0.999)
+    assert low <= aa.rejected_at_end <= high
+    # the loop the bulk draw replaces, on fewer runs: its peeking share agrees within chance
+    rng = np.random.default_rng(4)
+    loop = [experiments.run_experiment(rng, n_users=20_000, rate_control=0.1, effect=0.0)
+            for _ in range(200)]
+    peeked = sum(min(run.p_values) < 0.05 for run in loop)
+    assert abs(peeked / 200 - aa.share_when_peeking) < 4 * np.sqrt(
+        aa.share_when_peeking * (1 - aa.share_when_peeking) * (1 / 200 + 1 / 3000))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_runs": 0}, "n_runs"), ({"n_users": 1}, "n_users"), ({"rate_control": 1.2}, "rate"),
+    ({"treatment_share": 0.0}, "treatment_share"), ({"alpha": 0.0}, "alpha")])
+def test_aa_runs_refuse_bad_input(kwargs, message):
+    arguments = {"n_runs": 10, "n_users": 1000, "rate_control": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        experiments.aa_runs(np.random.default_rng(0), **arguments)

@@ -1,9 +1,11 @@
 """Widget of lesson 07: simulate an A/B traffic split and read it the way the lesson does.
 
 A thin view over :func:`labsupport.experiments.run_experiment` (which calls
-:mod:`labsupport.abtest`). The controls (``split``, ``baseline``, ``effect``, ``n_users``) and the
-last computation (``run``) are attributes, so a test can set ``explorer.split.value = 0.55`` and
-read ``explorer.run.srm.mismatch``.
+:mod:`labsupport.abtest`) and, for "several seeds' worth", :func:`labsupport.experiments.aa_runs`.
+The controls (``seed``, ``split``, ``baseline``, ``effect``, ``n_users``, ``n_runs`` and the
+``aa_button``) and the last computations (``run``, ``aa``) are attributes, so a test can set
+``explorer.split.value = 0.55`` and read ``explorer.run.srm.mismatch``, or call
+``explorer.aa_button.click()`` and read ``explorer.aa.share_at_end``.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ import numpy as np
 from labsupport import experiments, plots
 
 
-class ABTestExplorer:
+class ABTestExplorer:  # pylint: disable=too-many-instance-attributes  # controls tests move
     """Run one simulated experiment for the controls' values; show the p-value path and verdicts.
+
+    The "A/A runs" button repeats the experiment ``n_runs`` times with no true effect and shows
+    the share rejected by the planned test at the end (about alpha when the test is right) and at
+    some look of the path (more: the peeking trap).
 
     Parameters
     ----------
     seed
-        Seed of the simulated users; reused at every move, so only the controls change the
-        picture.
+        Seed of the simulated users (a control); reused at every move, so only the controls
+        change the picture.
     split
         Share of users the traffic split actually sends to the treatment (the design asks for
         ``planned_share``; any other value is a bug the SRM check should catch).
@@ -37,13 +43,17 @@ class ABTestExplorer:
         Users in the experiment.
     planned_share, alpha
         The design.
+    n_runs
+        A/A runs behind the button.
     """
 
     def __init__(self, *, seed: int = 0, split: float = 0.5, baseline: float = 0.1,
                  effect: float = 0.01, n_users: int = 20_000, planned_share: float = 0.5,
-                 alpha: float = 0.05) -> None:
-        self.settings = {"seed": seed, "planned_share": planned_share, "alpha": alpha}
+                 alpha: float = 0.05, n_runs: int = 1000) -> None:
+        self.settings = {"planned_share": planned_share, "alpha": alpha}
         slider = {"continuous_update": False, "style": {"description_width": "initial"}}
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+                                           style=slider["style"])
         self.split = widgets.FloatSlider(value=split, min=0.3, max=0.7, step=0.005,
                                          readout_format=".3f",
                                          description="share sent to treatment", **slider)
@@ -55,24 +65,67 @@ class ABTestExplorer:
                                           **slider)
         self.n_users = widgets.IntSlider(value=n_users, min=1000, max=200_000, step=1000,
                                          description="users", **slider)
+        self.n_runs = widgets.IntSlider(value=n_runs, min=100, max=5000, step=100,
+                                        description="A/A runs", **slider)
+        self.aa_button = widgets.Button(description="run the A/A experiments")
         self.output = widgets.Output()
-        self.view = widgets.VBox([self.split, self.baseline, self.effect, self.n_users,
-                                  self.output])
+        self.aa_output = widgets.Output()
+        self.view = widgets.VBox([self.seed, self.split, self.baseline, self.effect, self.n_users,
+                                  self.output,
+                                  widgets.HBox([self.n_runs, self.aa_button]), self.aa_output])
         self.run: experiments.ExperimentRun | None = None
+        self.aa: experiments.AARuns | None = None
         self.figure: Figure | None = None
         self.ax = None
-        for control in (self.split, self.baseline, self.effect, self.n_users):
+        for control in (self.seed, self.split, self.baseline, self.effect, self.n_users):
             control.observe(self.update, names="value")
+        self.n_runs.observe(self.update_aa, names="value")
+        self.aa_button.on_click(self.update_aa)
         self.update()
 
     def compute(self) -> experiments.ExperimentRun:
         """Simulate and analyse the experiment for the controls' current values."""
         self.run = experiments.run_experiment(
-            np.random.default_rng(self.settings["seed"]), n_users=self.n_users.value,
+            np.random.default_rng(self.seed.value), n_users=self.n_users.value,
             rate_control=self.baseline.value, effect=self.effect.value,
             treatment_share=self.split.value, planned_share=self.settings["planned_share"],
             alpha=self.settings["alpha"])
         return self.run
+
+    def compute_aa(self) -> experiments.AARuns:
+        """Repeat the experiment ``n_runs`` times with no true effect (the effect control aside)."""
+        self.aa = experiments.aa_runs(
+            np.random.default_rng(self.seed.value), n_runs=self.n_runs.value,
+            n_users=self.n_users.value, rate_control=self.baseline.value,
+            treatment_share=self.split.value, planned_share=self.settings["planned_share"],
+            alpha=self.settings["alpha"])
+        return self.aa
+
+    def aa_summary(self) -> str:
+        """The lines shown under the A/A button."""
+        aa = self.aa
+        low, high = aa.expected_range()
+        lines = (f"{aa.n_runs:,} A/A runs of {aa.n_users:,} users (true effect 0):\n"
+                 f"rejected by the test at the end: {aa.rejected_at_end} ({aa.share_at_end:.1%}); "
+                 f"a right test at alpha {aa.alpha:g} rejects {low} to {high} of them "
+                 f"(exact binomial range, 99.9 %)\n"
+                 f"rejected at some look of the path (peeking): {aa.rejected_when_peeking} "
+                 f"({aa.share_when_peeking:.1%})\n")
+        if aa.srm_mismatch:
+            lines += "the split fails the SRM check in every run: none of them may be read\n"
+        return lines
+
+    def update_aa(self, _change: object = None) -> None:
+        """Run the A/A experiments for the controls' values and show their shares."""
+        try:
+            self.compute_aa()
+        except ValueError as error:
+            self.aa = None
+            self.aa_output.outputs = ({"output_type": "stream", "name": "stderr",
+                                       "text": f"{error}\n"},)
+            return
+        self.aa_output.outputs = ({"output_type": "stream", "name": "stdout",
+                                   "text": self.aa_summary()},)
 
     def summary(self) -> str:
         """The verdict lines shown above the figure."""
@@ -110,13 +163,15 @@ class ABTestExplorer:
         except ValueError as error:  # e.g. baseline + effect outside (0, 1)
             self.output.outputs = ({"output_type": "stream", "name": "stderr",
                                     "text": f"{error}\n"},)
-            return
-        self.output.outputs = (
-            {"output_type": "stream", "name": "stdout", "text": self.summary()},
-            {"output_type": "display_data", "metadata": {},
-             "data": {"image/png": base64.b64encode(self.figure_png()).decode("ascii"),
-                      "text/plain": "<p-value path>"}},
-        )
+        else:
+            self.output.outputs = (
+                {"output_type": "stream", "name": "stdout", "text": self.summary()},
+                {"output_type": "display_data", "metadata": {},
+                 "data": {"image/png": base64.b64encode(self.figure_png()).decode("ascii"),
+                          "text/plain": "<p-value path>"}},
+            )
+        if self.aa_output.outputs:  # the A/A runs were asked for: keep them in step
+            self.update_aa()
 
     def _ipython_display_(self) -> None:
         display(self.view)
