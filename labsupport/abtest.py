@@ -681,7 +681,8 @@ def obrien_fleming_bounds(looks: int, alpha: float = 0.05, *,
     used by information fraction ``t``: almost none early, nearly all at the end. Each side spends
     its ``alpha / 2`` by ``2 - 2 Phi(z_{alpha/4} / sqrt(t))``, so both together spend
     ``alpha(t) = 4 - 4 Phi(z_{alpha/4} / sqrt(t))`` (:func:`_spending`; the convention of gsDesign
-    and ldbounds, whose published boundaries the tests reproduce). Each boundary ``z_k`` is
+    and ldbounds, whose published boundaries the tests reproduce: 4.877, 3.357, 2.680, 2.290,
+    2.031 for five equally spaced looks at alpha 0.05). Each boundary ``z_k`` is
     solved so that the probability, under the null hypothesis, of first crossing at look k
     equals ``alpha(t_k) - alpha(t_{k-1})``.
     The z statistics at the looks behave like a Brownian motion ``B(t) = Z(t) sqrt(t)``; the

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 from statsmodels.stats import power as sm_power
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import (confint_proportions_2indep, proportion_effectsize,
@@ -309,12 +309,43 @@ def test_counts_must_be_finite(value):
 # --- peeking and sequential testing ---------------------------------------------------------------
 
 def test_obrien_fleming_bounds_match_published_values():
-    # Lan-DeMets O'Brien-Fleming spending, 5 equally spaced looks, two-sided alpha 0.05: the
-    # boundaries tabulated by gsDesign / ldbounds (Jennison & Turnbull 2000, table 7.x).
+    """Lan-DeMets O'Brien-Fleming-type spending, 5 equally spaced looks, two-sided alpha 0.05.
+
+    Each side spends alpha/2 by 2 - 2 Phi(z_{alpha/4} / sqrt(t)) (ldbounds' iuse=1 with
+    sides=2, gsDesign's sfLDOF with its one-sided alpha 0.025). The boundaries are published to
+    three decimals, 4.877, 3.357, 2.680, 2.290, 2.031: the example of Reboussin, DeMets, Kim and
+    Lan (2000, Controlled Clinical Trials 21:190-207) that ldbounds' ``ldBounds(5)`` reproduces,
+    the same as RTSA's ``boundaries(timing = (1:5)/5, alpha = 0.05, side = 2)``. Published to
+    three decimals, they pin ours to half a unit of the third, with no relative tolerance.
+    """
     bounds = abtest.obrien_fleming_bounds(5)
-    assert np.allclose(bounds.z, [4.8769, 3.3569, 2.6803, 2.2898, 2.0310], atol=1e-4)
+    np.testing.assert_allclose(bounds.z, [4.877, 3.357, 2.680, 2.290, 2.031], rtol=0, atol=5e-4)
     assert bounds.spent[-1] == pytest.approx(0.05, **TOL)
     assert abtest.obrien_fleming_bounds(1).z[0] == pytest.approx(stats.norm.isf(0.025), **TOL)
+
+
+def test_obrien_fleming_second_bound_beyond_the_published_digits():
+    """The second boundary by adaptive quadrature over the first look: 3.35701, not 3.3569.
+
+    P(|Z_1| < c_1, |Z_2| >= c_2) with corr(Z_1, Z_2) = sqrt(t_1 / t_2) must equal the alpha
+    spent between the looks; solved here with scipy's quad to 1e-12, independently of the
+    grid recursion of ``obrien_fleming_bounds``. (An earlier version of this test read the
+    published table as 3.3569 to four decimals; the exact value rounds to 3.3570.)
+    """
+    bounds = abtest.obrien_fleming_bounds(5)
+    c_1, rho = bounds.z[0], math.sqrt(0.2 / 0.4)
+    increment = bounds.spent[1] - bounds.spent[0]
+
+    def crossing(c_2):
+        def density(z_1):
+            mean, sd = rho * z_1, math.sqrt(1 - rho**2)
+            return stats.norm.pdf(z_1) * (stats.norm.sf((c_2 - mean) / sd)
+                                          + stats.norm.cdf((-c_2 - mean) / sd))
+        return integrate.quad(density, -c_1, c_1, epsabs=1e-14, epsrel=1e-12)[0] - increment
+
+    exact = optimize.brentq(crossing, 2.0, 6.0, xtol=1e-12)
+    assert abs(bounds.z[1] - exact) < 1e-6
+    assert round(exact, 4) == 3.357
 
 
 def test_obrien_fleming_spending_is_the_one_the_docstring_states():
