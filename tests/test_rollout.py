@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
 from labsupport import rollout, traffic
+from tests.notebook_files import ROOT
 from tests.test_traffic import CountingModel
 
 
@@ -276,3 +279,16 @@ def test_risk_table_counts_only_the_extra_bad_responses():
     assert table.loc["wrong", "excess bad responses"] == table.loc["wrong",
                                                                    "bad responses served"] > 0
     assert table.loc["good", "minutes to full rollout"] == 50.0
+
+
+def test_lesson_07_rebuilds_lesson_06s_ab_experiment_with_the_library_defaults():
+    """Lesson 07 reads lesson 06's A/B split by calling the library with its defaults: those
+    defaults must be the sizes lesson 06's parameters cell runs (users, requests per step)."""
+    notebook = nbformat.read(ROOT / "notebooks" / "06_deployment_strategies.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    parameters: dict = {}
+    exec(cell.source, {}, parameters)  # pylint: disable=exec-used  # our own parameters cell
+    world_users = inspect.signature(traffic.lesson_world).parameters["n_users"].default
+    assert parameters["N_USERS"] == world_users
+    assert parameters["REQUESTS_PER_STEP"] == rollout.ABSplit().requests_per_step
+    assert rollout.ABSplit().treatment_share == 0.5
