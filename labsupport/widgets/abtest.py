@@ -32,8 +32,8 @@ class ABTestExplorer:  # pylint: disable=too-many-instance-attributes  # control
     Parameters
     ----------
     seed
-        Seed of the simulated users (a control); reused at every move, so only the controls
-        change the picture.
+        Seed of the simulated conversions (a control; the hash fixes each user's arm); reused at
+        every move, so only the controls change the picture.
     split
         Share of users the traffic split actually sends to the treatment (the design asks for
         ``planned_share``; any other value is a bug the SRM check should catch).
@@ -65,7 +65,7 @@ class ABTestExplorer:  # pylint: disable=too-many-instance-attributes  # control
                                           **slider)
         self.n_users = widgets.IntSlider(value=n_users, min=1000, max=200_000, step=1000,
                                          description="users", **slider)
-        self.n_runs = widgets.IntSlider(value=n_runs, min=100, max=5000, step=100,
+        self.n_runs = widgets.IntSlider(value=n_runs, min=10, max=5000, step=10,
                                         description="A/A runs", **slider)
         self.aa_button = widgets.Button(description="run the A/A experiments")
         self.output = widgets.Output()
