@@ -119,6 +119,15 @@ def test_grades_csv_shows_raw_override_penalty_and_final():
     assert "- override of q2: 0 to 3 (right idea, tolerance too tight)" in feedback
 
 
+def test_an_override_that_takes_points_away_stays_a_number_in_grades_csv():
+    # It was written '-2 (guarded like a formula), which a spreadsheet reads as text.
+    course = policy.parse_course(COURSE.replace("points = 3", "points = 2"))
+    results = [result("ana", 2, 4)]
+    rows = list(csv.reader(io.StringIO(gradebook.grades_csv(results,
+                                                            policy.apply(course, results)))))
+    assert rows[1] == ["ana", "2", "2", "6", "-2", "0", "4", "6", "66.67", "ok"]
+
+
 def test_a_missing_hand_in_is_not_late():
     course = policy.parse_course(COURSE)
     grade = policy.apply(course, [result("cy", 0, 0, "missing")],

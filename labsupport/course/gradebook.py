@@ -213,6 +213,9 @@ _ID_ESCAPES = {**_ESCAPES, ord("\\"): "\\\\"}
 _UNESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})")
 # OWASP's CSV injection rule: a cell starting with one of these is run as a formula.
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
+#: A plain decimal number, which no spreadsheet runs: ``-1`` stays a number (an override that
+#: takes points away), not the text ``'-1``.
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def printable(text: str) -> str:
@@ -255,8 +258,9 @@ def student_from_csv(cell: str) -> str:
 
 def csv_cell(text: str) -> str:
     """``text`` as a spreadsheet can open it safely: a cell that starts with ``= + - @``, a tab
-    or a carriage return (possibly after quotes) gets a leading ``'``, so it is read as text."""
-    return f"'{text}" if _FORMULA.match(text) else text
+    or a carriage return (possibly after quotes) gets a leading ``'``, so it is read as text. A
+    plain decimal number (``-1``, ``-0.5``) is left a number: it cannot run."""
+    return f"'{text}" if _FORMULA.match(text) and not _NUMBER.fullmatch(text) else text
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~&$])")
