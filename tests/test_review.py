@@ -294,3 +294,19 @@ def load_results(store: review.ReviewStore, grading: Path) -> None:
     """Load the small lab's written answers from ``grading`` into ``store``."""
     review.load_results(store, grading, review.Questions.from_solutions(
         [grading.parent / "solutions" / "01_small.ipynb"]))
+
+
+def test_a_missing_hand_in_is_not_put_up_for_review(tmp_path):
+    # A student on the roster with nothing handed in was listed on the page as "(no answer)"
+    # and stayed pending until someone scored it; it now counts 0 without review.
+    grading = graded_class(tmp_path, {"ana": "The error rate."})
+    missing = gradebook.SubmissionResult("cy", "01_small.ipynb", "", "missing", "nothing",
+                                         (("q1", 2.0),), (), (), "f", (("w1", 2.5, ""),))
+    gradebook.write_atomic(gradebook.result_path(grading, "cy", "01_small.ipynb"),
+                           missing.to_json())
+    store = review.ReviewStore(grading / review.DATABASE)
+    load_results(store, grading)
+    assert store.students("01_small.ipynb", "w1") == ["ana"]
+    gradebook.write_reports(grading)
+    rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1:] == ["ana,0,pending,0,4.5,0.00,w1:pending", "cy,0,0,0,4.5,0.00,missing"]

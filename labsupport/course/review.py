@@ -75,11 +75,14 @@ class Questions:
 
 
 def load_results(store: ReviewStore, grading_dir: Path, questions: Questions) -> int:
-    """Put every stored result's written answers (of the questions known) into ``store``."""
+    """Put every stored result's written answers (of the questions known) into ``store``,
+    those of ``missing`` hand-ins left out."""
     return store.load_answers(
         (result.exercise, name, result.student, text)
         for result in gradebook.read_results(grading_dir)
-        for name, _, text in result.written if (result.exercise, name) in questions.found)
+        for name, _, text in result.written
+        # a missing hand-in has no answer to review: its written questions count 0
+        if (result.exercise, name) in questions.found and result.status != "missing")
 
 
 def points_for(question: written.WrittenQuestion, ticked: Iterable[int]) -> float:
