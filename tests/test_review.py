@@ -194,13 +194,21 @@ def test_scores_round_trip_through_the_csv(store):
     # Rubric items are numbered from 1 in the CSV, as the exported page's list numbers them.
     assert lines[1].startswith("06_x.ipynb,w1,ana,2,3,1;2,\"'=HYPERLINK(\"\"x\"\")\",ta1,")
     edited = exported.replace("\n06_x.ipynb,w1,bo,,3,,,,,0", "\n06_x.ipynb,w1,bo,1,3,3,ok,,,0")
-    assert review.import_csv(store, QUESTIONS, edited, grader="ta9") == review.Imported(2, ())
+    assert review.import_csv(store, QUESTIONS, edited, grader="ta9") == review.Imported(1, ())
     assert store.score("06_x.ipynb", "w1", "bo").ticked == (2,)
     assert store.score(*KEY).comment == "=HYPERLINK(\"x\")", "the ' guard is removed again"
-    assert store.score(*KEY).version == 2
-    store.save(KEY, 0, [], "", "ta2", 2)  # an edit after the export
+    assert store.score(*KEY).version == 1, "ana's row came back unchanged: not saved again"
+    store.save(KEY, 0, [], "", "ta2", 1)  # an edit after the export
     assert review.import_csv(store, QUESTIONS, exported).notes == (
         f"row 2: ana's w1 replaced ta2's score of 0 saved at {store.history()[-2]['saved_at']}",)
+
+
+def test_importing_a_row_left_as_it_was_keeps_its_reviewer(store):
+    # Every scored row was saved again, so the importer's name replaced the reviewer's.
+    store.save(KEY, 2, [0, 1], "Good.", "ta1", 0)
+    exported = review.export_csv(store, QUESTIONS)
+    assert review.import_csv(store, QUESTIONS, exported, grader="ta9").saved == 0
+    assert (store.score(*KEY).grader, store.score(*KEY).version) == ("ta1", 1)
 
 
 def test_ticked_items_without_points_are_scored_not_dropped(store):

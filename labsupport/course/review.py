@@ -346,8 +346,8 @@ class Imported:
 def import_csv(store: ReviewStore, questions: Questions, text: str,
                grader: str = "") -> Imported:
     """Save every row of an edited :func:`export_csv` file that has points or ticked items (the
-    points then follow from the items). A row with only a comment is refused rather than
-    dropped; ValueError names a bad row."""
+    points then follow from the items) and differs from the stored score. A row with only a
+    comment is refused rather than dropped; ValueError names a bad row."""
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
         raise ValueError(f"the CSV's header must be {','.join(CSV_COLUMNS)}, got "
@@ -369,6 +369,10 @@ def import_csv(store: ReviewStore, questions: Questions, text: str,
         try:
             ticked = _items_of(row["ticked"] or "", question)
             points = _parse_points(row["points"] or "", question, ticked)
+            before = store.score(*key)
+            if before is not None and (before.points, set(before.ticked), before.comment) == \
+                    (points, set(ticked), comment):
+                continue  # unchanged: re-saving would put the importer's name on another's score
             done = store.save(key, points, ticked, comment,
                               grader or gradebook.student_from_csv(row["grader"] or ""),
                               int(row["version"] or 0))
