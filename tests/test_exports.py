@@ -183,6 +183,19 @@ def test_written_scores_reach_both_exports_and_pending_leaves_the_grade_empty(gr
             "is left empty (not 0): 1002 (lab:w1)") in capsys.readouterr().err
 
 
+def test_a_long_list_of_pending_students_is_cut_on_stderr(tmp_path, capsys):
+    # With 300 students, one line naming every pending one is unreadable.
+    grading = tmp_path / "grading"
+    for n in range(12):
+        item = with_w1(result(f"s{n:02d}", 2, 4))
+        gradebook.write_atomic(gradebook.result_path(grading, item.student, item.exercise),
+                               item.to_json())
+    assert cli.main(["export", "canvas", str(tmp_path / "out"), "--grades", str(grading)]) == 0
+    err = capsys.readouterr().err
+    assert "pending: 12 student(s)" in err and "s09 (lab:w1); and 2 more" in err
+    assert "s10" not in err
+
+
 def test_merged_shards_keep_their_handins_and_the_policy(grading, capsys):
     root = grading.parent
     shards = [root / "shard1", root / "shard2"]

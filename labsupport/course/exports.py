@@ -293,10 +293,12 @@ def _run_export(args: argparse.Namespace) -> int:
         print(gradebook.printable(f"left out: {student} is graded but not on the roster"),
               file=sys.stderr)
     if done.pending:
+        named = [f"{student} ({questions})" for student, questions in done.pending[:10]]
+        more = len(done.pending) - len(named)
         print(gradebook.printable(
             f"pending: {len(done.pending)} student(s) have written answers nobody has scored "
-            "yet, so their grade is left empty (not 0): " + "; ".join(
-                f"{student} ({questions})" for student, questions in done.pending)
+            "yet, so their grade is left empty (not 0): " + "; ".join(named)
+            + (f"; and {more} more (grades.csv's status names them)" if more else "")
             + " (score them with labsupport review, then export again)"), file=sys.stderr)
     print(f"wrote {len(done.files)} files to {args.out_dir} for {args.format}")
     return 0
