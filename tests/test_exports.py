@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from labsupport import cli
-from labsupport.course import exports, gradebook, layouts, policy
-from tests.test_policy import result
+from labsupport.course import exports, gradebook, layouts, policy, reviewstore
+from tests.test_policy import result, with_w1
 
 FORMATS = Path(__file__).parent / "lms_formats"
 COURSE = """
@@ -148,6 +148,52 @@ def test_the_export_command_writes_and_refuses(grading, capsys):
     assert "left out: 9999 is graded but not on the roster" in capsys.readouterr().err
     assert cli.main(["export", "moodle", str(root / "x"), "--grades", str(root / "none")]) == 1
     assert "holds no grading results" in capsys.readouterr().err
+
+
+def test_written_scores_reach_both_exports_and_pending_leaves_the_grade_empty(grading, capsys):
+    # The exports left written questions out: Canvas's points possible and every grade lacked
+    # them, and a feedback page said "pending review" for an answer a reviewer had scored.
+    for student in ("1001", "1002", "1003", "9999"):
+        path = gradebook.result_path(grading, student, "lab.ipynb")
+        stored = gradebook.SubmissionResult.from_json(path.read_text(encoding="utf-8"))
+        path.write_text(with_w1(stored).to_json(), encoding="utf-8")
+    store = reviewstore.ReviewStore(grading / reviewstore.DATABASE)
+    store.load_answers([("lab.ipynb", "w1", "1001", "Because."),
+                        ("lab.ipynb", "w1", "1002", "Because.")])
+    store.save(("lab.ipynb", "w1", "1001"), 2, [], "Clear.", "ta1", 0)
+    out, done = _export("canvas", grading)
+    rows = _rows((out / "canvas-grades.csv").read_text(encoding="utf-8"))
+    # Ana: 2 + 4 (override) + 2 written, 1 day late: 7.2; Bo pending: empty, not 1 or 0.
+    assert [row[5] for row in rows[1:]] == ["8.00", "7.20", "", "0.00"]
+    assert done.pending == (("1002", "lab:w1"),)
+    ana = (out / "feedback" / f"{gradebook.safe_name('1001')}.html").read_text(encoding="utf-8")
+    assert "<h2>lab.ipynb: 7.2 / 8</h2>" in ana and "w1 (written): 2 / 2" in ana
+    assert "Clear." in ana
+    out, _ = _export("moodle", grading)
+    rows = _rows((out / "lab-grading-worksheet.csv").read_text(encoding="utf-8"))
+    assert [row[4] for row in rows[1:]] == ["9.00", "", "0.00"]
+    assert rows[1][9] == ("q1: 2 / 2; q2: 4 / 4; w1: 2 / 2; late (1 day(s)): -0.8. Details in "
+                          "feedback.html.")
+    assert "w1: pending review / 2" in rows[2][9]
+    root = grading.parent
+    assert cli.main(["export", "canvas", str(root / "cli"), "--grades", str(grading),
+                     "--course", str(root / "course.toml"),
+                     "--roster", str(root / "roster.csv")]) == 0
+    assert ("pending: 1 student(s) have written answers nobody has scored yet, so their grade "
+            "is left empty (not 0): 1002 (lab:w1)") in capsys.readouterr().err
+
+
+def test_a_long_list_of_pending_students_is_cut_on_stderr(tmp_path, capsys):
+    # With 300 students, one line naming every pending one is unreadable.
+    grading = tmp_path / "grading"
+    for n in range(12):
+        item = with_w1(result(f"s{n:02d}", 2, 4))
+        gradebook.write_atomic(gradebook.result_path(grading, item.student, item.exercise),
+                               item.to_json())
+    assert cli.main(["export", "canvas", str(tmp_path / "out"), "--grades", str(grading)]) == 0
+    err = capsys.readouterr().err
+    assert "pending: 12 student(s)" in err and "s09 (lab:w1); and 2 more" in err
+    assert "s10" not in err
 
 
 def test_merged_shards_keep_their_handins_and_the_policy(grading, capsys):

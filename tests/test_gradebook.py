@@ -149,14 +149,16 @@ def test_printable_ids_are_written_as_they_are():
     assert gradebook.csv_student("\x1b[31m") == "\\u001b[31m"
 
 
-@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "'=1", "''-1"])
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1+1", "-x", "@SUM(A1)", "\tx", "\rx", "'=1",
+                                  "''-1", "-1e3", "-1,5"])
 def test_cells_a_spreadsheet_would_run_are_neutralised(cell):
     assert gradebook.csv_cell(cell) == "'" + cell
 
 
-@pytest.mark.parametrize("cell", ["ana", "'tis", "1.5", "", " =1"])
+@pytest.mark.parametrize("cell", ["ana", "'tis", "1.5", "", " =1", "-1", "-0.5"])
 def test_other_cells_are_left_alone(cell):
     assert gradebook.csv_cell(cell) == cell
+    assert gradebook.student_from_csv(gradebook.csv_cell(cell)) == cell
 
 
 def _hostile_result(message: str, student: str = "mallory") -> SubmissionResult:

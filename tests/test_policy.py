@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
-from labsupport.course import gradebook, layouts, policy
+from labsupport.course import gradebook, layouts, policy, reviewstore
 from labsupport.course.gradebook import SubmissionResult, TestResult
 
 COURSE = """
@@ -117,6 +118,61 @@ def test_grades_csv_shows_raw_override_penalty_and_final():
     feedback = gradebook.feedback_markdown("ana", [results[0]], grades)
     assert "## lab.ipynb: 5 / 6" in feedback and "### q2: 3 / 4" in feedback
     assert "- override of q2: 0 to 3 (right idea, tolerance too tight)" in feedback
+
+
+def test_an_override_that_takes_points_away_stays_a_number_in_grades_csv():
+    # It was written '-2 (guarded like a formula), which a spreadsheet reads as text.
+    course = policy.parse_course(COURSE.replace("points = 3", "points = 2"))
+    results = [result("ana", 2, 4)]
+    rows = list(csv.reader(io.StringIO(gradebook.grades_csv(results,
+                                                            policy.apply(course, results)))))
+    assert rows[1] == ["ana", "2", "2", "6", "-2", "0", "4", "6", "66.67", "ok"]
+
+
+def with_w1(item: SubmissionResult) -> SubmissionResult:
+    """``item`` with a written question w1 worth 2 points."""
+    return replace(item, written=(("w1", 2.0, "" if item.status == "missing" else "Because."),))
+
+
+def reviewed(student: str, points: float) -> dict:
+    """A reviewer's score of ``student``'s w1 in ``lab.ipynb``, keyed as policy.apply reads it."""
+    score = reviewstore.Score("lab.ipynb", "w1", student, points, (), "ok", "ta1", "t", 1)
+    return {(student, "lab.ipynb", "w1"): score}
+
+
+def test_written_points_count_towards_the_late_penalty_and_can_be_overridden():
+    # The penalty was taken from the tests' points only, so a late student kept every written
+    # point; an override of a written question was refused ("no such question").
+    course = policy.parse_course(COURSE.replace('question = "q2"', 'question = "w1"')
+                                 .replace("points = 3", "points = 1.5"))
+    results = [with_w1(result("bo", 2, 4)), with_w1(result("ana", 2, 4))]
+    grades = policy.apply(course, results, {("bo", "lab.ipynb"): handin("bo", 2)},
+                          written=reviewed("bo", 2))
+    bo, ana = grades[("bo", "lab.ipynb")], grades[("ana", "lab.ipynb")]
+    assert (bo.raw, bo.written, bo.late_penalty, bo.final, bo.possible) == (
+        8.0, (("w1", 2.0),), pytest.approx(0.8), pytest.approx(7.2), 8.0)
+    assert (ana.raw, ana.written, ana.override, ana.final, ana.pending) == (
+        6.0, (("w1", 1.5),), 1.5, 7.5, ())
+    assert ana.adjustments[0] == policy.Adjustment(
+        "ana", "lab.ipynb", "w1", "override", "pending", "1.5",
+        "right idea, tolerance too tight", "jdoe")
+    rows = gradebook.grades_csv(results, grades).splitlines()
+    assert rows[1:] == ["ana,2,4,1.5,6,1.5,0,7.5,8,93.75,ok",
+                        "bo,2,4,2,8,0,0.8,7.2,8,90.00,ok"]
+
+
+def test_a_written_answer_nobody_scored_is_pending_and_a_missing_one_is_zero():
+    # A student with nothing handed in stayed 'w1:pending' forever: there is no answer to review.
+    results = [with_w1(result("bo", 2, 4)), with_w1(result("cy", 0, 0, "missing"))]
+    grades = policy.apply(policy.Course(), results)
+    assert grades[("bo", "lab.ipynb")].pending == ("w1",)
+    assert grades[("cy", "lab.ipynb")].written == (("w1", 0.0),)
+    assert gradebook.grades_csv(results, grades).splitlines()[1:] == [
+        "bo,2,4,pending,6,0,0,6,8,75.00,w1:pending", "cy,0,0,0,0,0,0,0,8,0.00,missing"]
+    assert gradebook.grades_csv(results).splitlines()[1:] == [  # without a course file too
+        "bo,2,4,pending,6,8,75.00,w1:pending", "cy,0,0,0,0,8,0.00,missing"]
+    assert "## lab.ipynb: 6 / 8 (w1 pending review)" in gradebook.feedback_markdown(
+        "bo", [results[0]], grades)
 
 
 def test_a_missing_hand_in_is_not_late():

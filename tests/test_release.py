@@ -228,6 +228,23 @@ def test_the_student_readme_leaves_out_every_instructor_section():
                                               "## Lessons\n\n### Lesson 01\n\nRead it.\n\n")
 
 
+def test_the_student_readme_leaves_out_the_instructors_notes_on_each_exercise():
+    # The lesson sections' "**Exercise 07** (`solutions/...`)" paragraphs, which say what the
+    # hidden tests try and which answer they want (Welch over Student's t, 0.117), shipped.
+    text = README.replace("Read it.\n", "Read it.\n\n**Exercise 01** (`solutions/01_x.ipynb` → "
+                          "`exercises/01_x.ipynb`):\nthe hidden tests want concept drift.\n\n"
+                          "**Exercise 01** is in `exercises/`, as students see it.\n")
+    shipped = release.student_readme(text)
+    assert "concept drift" not in shipped and "Read it." in shipped
+    assert "**Exercise 01** is in `exercises/`, as students see it." in shipped
+
+
+def test_the_real_student_readme_says_nothing_of_the_graded_answers():
+    shipped = release.student_readme((ROOT / "README.md").read_text(encoding="utf-8"))
+    for answer in ("choosing Welch\nover Student's t", "0.117 for the colleague's"):
+        assert answer not in shipped, answer
+
+
 def test_the_release_ships_the_student_readme(lab, tmp_path):
     (lab / "README.md").write_text(README, encoding="utf-8")
     release.write_release(lab, tmp_path / "out")

@@ -191,21 +191,51 @@ def test_scores_round_trip_through_the_csv(store):
     exported = review.export_csv(store, QUESTIONS)
     lines = exported.splitlines()
     assert lines[0] == ",".join(review.CSV_COLUMNS)
-    assert lines[1].startswith("06_x.ipynb,w1,ana,2,3,0;1,\"'=HYPERLINK(\"\"x\"\")\",ta1,")
-    edited = exported.replace("\n06_x.ipynb,w1,bo,,3,,,,,0", "\n06_x.ipynb,w1,bo,1,3,2,ok,,,0")
-    assert not review.import_csv(store, QUESTIONS, edited, grader="ta9")
+    # Rubric items are numbered from 1 in the CSV, as the exported page's list numbers them.
+    assert lines[1].startswith("06_x.ipynb,w1,ana,2,3,1;2,\"'=HYPERLINK(\"\"x\"\")\",ta1,")
+    edited = exported.replace("\n06_x.ipynb,w1,bo,,3,,,,,0", "\n06_x.ipynb,w1,bo,1,3,3,ok,,,0")
+    assert review.import_csv(store, QUESTIONS, edited, grader="ta9") == review.Imported(1, ())
     assert store.score("06_x.ipynb", "w1", "bo").ticked == (2,)
     assert store.score(*KEY).comment == "=HYPERLINK(\"x\")", "the ' guard is removed again"
-    assert store.score(*KEY).version == 2
-    store.save(KEY, 0, [], "", "ta2", 2)  # an edit after the export
-    assert review.import_csv(store, QUESTIONS, exported) == [
-        f"row 2: ana's w1 replaced ta2's score of 0 saved at {store.history()[-2]['saved_at']}"]
+    assert store.score(*KEY).version == 1, "ana's row came back unchanged: not saved again"
+    store.save(KEY, 0, [], "", "ta2", 1)  # an edit after the export
+    assert review.import_csv(store, QUESTIONS, exported).notes == (
+        f"row 2: ana's w1 replaced ta2's score of 0 saved at {store.history()[-2]['saved_at']}",)
+
+
+def test_importing_a_row_left_as_it_was_keeps_its_reviewer(store):
+    # Every scored row was saved again, so the importer's name replaced the reviewer's.
+    store.save(KEY, 2, [0, 1], "Good.", "ta1", 0)
+    exported = review.export_csv(store, QUESTIONS)
+    assert review.import_csv(store, QUESTIONS, exported, grader="ta9").saved == 0
+    assert (store.score(*KEY).grader, store.score(*KEY).version) == ("ta1", 1)
+
+
+def test_ticked_items_without_points_are_scored_not_dropped(store):
+    # A reviewer who ticked the items the exported page numbers (1 and 3) and left the points
+    # empty lost the row silently; the points now follow from the items.
+    edited = review.export_csv(store, QUESTIONS).replace(
+        "\n06_x.ipynb,w1,bo,,3,,,,,0", "\n06_x.ipynb,w1,bo,,3,1;3,good,,,0")
+    assert review.import_csv(store, QUESTIONS, edited, grader="ta1").saved == 1
+    score = store.score("06_x.ipynb", "w1", "bo")
+    assert (score.points, score.ticked, score.comment) == (2.0, (0, 2), "good")
+
+
+def test_the_exported_page_numbers_the_items_and_shows_the_model_answer(store):
+    page = review.export_html(store, QUESTIONS)
+    assert "<li>names the failed check (1)</li>" in page and "<ol>" in page
+    assert "The error rate." in page and "<code>1;3</code>" in page
 
 
 @pytest.mark.parametrize("change, message", [
     (lambda text: text.replace("exercise,", "exercize,", 1), "header must be"),
     (lambda text: text.replace(",w1,bo,,", ",w1,bo,4,"), "row 3: points must lie between"),
     (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,1,3,7,"), "row 3: ticked items"),
+    (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,1,3,0,"), "row 3: ticked items must be "
+                                                               "rubric item numbers 1..3"),
+    (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,,3,a,"), "row 3: ticked must list"),
+    (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,,3,,fine"), "row 3: bo's w1 has a "
+                                                                  "comment but no points"),
     (lambda text: text.replace(",w1,bo,", ",w9,bo,"), "row 3: no written question 'w9'"),
 ])
 def test_a_bad_csv_row_is_named(store, change, message):
@@ -237,10 +267,11 @@ def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path,
     scores = (tmp_path / "s.csv").read_text(encoding="utf-8")
     assert scores.splitlines()[1:] == ["01_small.ipynb,w1,ana,,2.5,,,,,0",
                                        "01_small.ipynb,w1,bo,,2.5,,,,,0"]
-    (tmp_path / "s.csv").write_text(scores.replace("ana,,2.5,,", "ana,1,2.5,0,"),
+    (tmp_path / "s.csv").write_text(scores.replace("ana,,2.5,,", "ana,1,2.5,1,"),
                                     encoding="utf-8")
     assert cli.main(["review", str(grading), "--root", str(tmp_path), "--import",
                      str(tmp_path / "s.csv"), "--grader", "ta1"]) == 0
+    assert "imported 1 score(s)" in capsys.readouterr().out
     store = review.ReviewStore(grading / review.DATABASE)
     assert [(s.student, s.points, s.ticked, s.grader) for s in store.scores()] == [
         ("ana", 1.0, (0,), "ta1")]
@@ -271,3 +302,19 @@ def load_results(store: review.ReviewStore, grading: Path) -> None:
     """Load the small lab's written answers from ``grading`` into ``store``."""
     review.load_results(store, grading, review.Questions.from_solutions(
         [grading.parent / "solutions" / "01_small.ipynb"]))
+
+
+def test_a_missing_hand_in_is_not_put_up_for_review(tmp_path):
+    # A student on the roster with nothing handed in was listed on the page as "(no answer)"
+    # and stayed pending until someone scored it; it now counts 0 without review.
+    grading = graded_class(tmp_path, {"ana": "The error rate."})
+    missing = gradebook.SubmissionResult("cy", "01_small.ipynb", "", "missing", "nothing",
+                                         (("q1", 2.0),), (), (), "f", (("w1", 2.5, ""),))
+    gradebook.write_atomic(gradebook.result_path(grading, "cy", "01_small.ipynb"),
+                           missing.to_json())
+    store = review.ReviewStore(grading / review.DATABASE)
+    load_results(store, grading)
+    assert store.students("01_small.ipynb", "w1") == ["ana"]
+    gradebook.write_reports(grading)
+    rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1:] == ["ana,0,pending,0,4.5,0.00,w1:pending", "cy,0,0,0,4.5,0.00,missing"]

@@ -188,3 +188,13 @@ def test_the_summary_line_counts_changes_by_reason():
     assert grading.change_summary(summary) == (
         "changes: 2 result(s) changed (1 notebook changed; 1 solution changed), 4 graded for "
         "the first time; see changes.csv")
+
+
+def test_the_summary_line_counts_regrades_that_moved_nothing():
+    # After a fixed test regraded six students and moved no points, the line said
+    # "0 result(s) changed, 0 graded for the first time", as if nothing had run.
+    moved = (gradebook.Change("a", "x.ipynb", "q1", "0", "1", "solution changed"),)
+    summary = grading.BatchSummary(7, 0, (), (), (), moved, 0)
+    assert grading.change_summary(summary) == (
+        "changes: 1 result(s) changed (1 solution changed), 6 regraded with the same points, "
+        "0 graded for the first time; see changes.csv")

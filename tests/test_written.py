@@ -79,6 +79,8 @@ def test_the_self_check_reads_the_saved_answer(tmp_path):
     checker = selfcheck.Checker(path, {})
     assert checker.check("w1").status == "still empty"
     assert "your written answer is still empty" in repr(checker.check("w1"))
+    # Worded as every unanswered check is, so the exercises' stub test reads it as unanswered.
+    assert "not answered yet" in repr(checker.check("w1"))
     answer = next(c for c in student.cells if c.source == written.PLACEHOLDER)
     answer.source = "It failed the error-rate check: 3 % against 1 %."
     write(student, path)

@@ -66,10 +66,13 @@ pre{{background:#f4f4f4;padding:.5em;overflow-x:auto;white-space:pre-wrap}}</sty
 
 @dataclass(frozen=True)
 class Export:
-    """What an export wrote (paths relative to its folder) and the students it left out."""
+    """What an export wrote (paths relative to its folder), the students it left out, and the
+    students whose grade it left empty because a written answer is pending review (with the
+    questions)."""
 
     files: tuple[Path, ...]
     left_out: tuple[str, ...]
+    pending: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class _Class:
     grades: dict[tuple[str, str], policy.Grade]
     handins: dict[tuple[str, str], layouts.Handin]
     roster: layouts.Roster | None
+    written: policy.Scores
 
     def students(self) -> tuple[list[str], list[str]]:
         """The students to export, and those graded but left out (not on the roster)."""
@@ -104,14 +108,17 @@ def _load(grading: Path, course: policy.Course | None,
     if not results:
         raise ValueError(f"{grading} holds no grading results (grade into it first)")
     handins = layouts.read_handins(grading)
-    grades = policy.apply(course or policy.Course(), results, handins, roster)
-    return _Class(results, grades, handins, roster)
+    written = gradebook.written_scores(grading)
+    grades = policy.apply(course or policy.Course(), results, handins, roster, written)
+    return _Class(results, grades, handins, roster, written)
 
 
 def feedback_html(student: str, results: list[SubmissionResult],
-                  grades: dict[tuple[str, str], policy.Grade] | None = None) -> str:
+                  grades: dict[tuple[str, str], policy.Grade] | None = None,
+                  written: policy.Scores | None = None) -> str:
     """The student's feedback as one self-contained HTML page (no script, nothing remote)."""
-    body = gradebook.markdown_html(gradebook.feedback_markdown(student, results, grades))
+    body = gradebook.markdown_html(gradebook.feedback_markdown(student, results, grades,
+                                                               written))
     return _PAGE.format(title=html.escape(f"Feedback for {gradebook.printable(student)}"),
                         body=body)
 
@@ -136,7 +143,10 @@ def canvas_csv(data: _Class, course: policy.Course | None = None) -> str:
     """Canvas's gradebook import CSV (see the module's docstring)."""
     course = course or policy.Course()
     exercises = sorted({r.exercise for r in data.results})
-    possible = {r.exercise: r.possible for r in data.results}
+    possible: dict[str, float] = {}
+    for item in data.results:  # every result of an exercise has the same questions
+        possible[item.exercise] = max(possible.get(item.exercise, 0.0), item.possible
+                                      + sum(points for _, points, _ in item.written))
     columns = [course.assignment(e).canvas_column or Path(e).stem for e in exercises]
     rows = [[*CANVAS_COLUMNS, *columns],
             [CANVAS_POINTS_ROW, "", "", "", "", *(_number(possible[e]) for e in exercises)]]
@@ -144,7 +154,9 @@ def canvas_csv(data: _Class, course: policy.Course | None = None) -> str:
     students, _ = data.students()
     for student in students:
         person = listed.get(student)
-        cells = [_number(data.grades[(student, e)].final) if (student, e) in data.grades
+        # Empty, not a partial total, while a written answer is pending review.
+        cells = [_number(data.grades[(student, e)].final)
+                 if (student, e) in data.grades and not data.grades[(student, e)].pending
                  else "" for e in exercises]
         rows.append([_text(data.name(student)), _text(student),
                      _text(person.student_id) if person else "", "",
@@ -164,6 +176,8 @@ def _moodle_time(handin: layouts.Handin | None) -> str:
 def _comment(grade: policy.Grade, result: SubmissionResult) -> str:
     parts = [f"{q}: {gradebook.number(p)} / {gradebook.number(m)}"
              for (q, p), (_, m) in zip(grade.questions, result.questions)]
+    parts += [f"{q}: {'pending review' if p is None else gradebook.number(p)} / "
+              f"{gradebook.number(m)}" for (q, p), (_, m, _) in zip(grade.written, result.written)]
     if grade.late_penalty:
         parts.append(f"late ({grade.days_late} day(s)): -{gradebook.number(grade.late_penalty)}")
     if result.status != "ok":
@@ -189,7 +203,8 @@ def moodle_csv(data: _Class, exercise: str, course: policy.Course | None = None)
         rows.append([_text(f"Participant {student}"), _text(data.name(student)),
                      _text(listed[student].email) if student in listed else "",
                      "No submission" if result.status == "missing" else "Submitted for grading",
-                     _number(grade.final * scale), _number(maximum or grade.possible), "Yes",
+                     "" if grade.pending else _number(grade.final * scale),
+                     _number(maximum or grade.possible), "Yes",
                      _moodle_time(handin), "-", _text(_comment(grade, result))])
     return _csv(rows)
 
@@ -221,7 +236,7 @@ def _feedback_pages(data: _Class, students: list[str]) -> dict[str, str]:
     for student in students:
         mine = [r for r in data.results if r.student == student]
         if mine:
-            pages[student] = feedback_html(student, mine, data.grades)
+            pages[student] = feedback_html(student, mine, data.grades, data.written)
     return pages
 
 
@@ -257,7 +272,10 @@ def write_export(kind: str, grading: Path, out_dir: Path, course: policy.Course 
             target.write_bytes(content)
         else:
             gradebook.write_atomic(target, content)
-    return Export(tuple(Path(name) for name in sorted(written)), tuple(left_out))
+    pending = tuple((student, ", ".join(f"{Path(e).stem}:{q}" for q in grade.pending))
+                    for student in students for (s, e), grade in sorted(data.grades.items())
+                    if s == student and grade.pending)
+    return Export(tuple(Path(name) for name in sorted(written)), tuple(left_out), pending)
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -274,6 +292,14 @@ def _run_export(args: argparse.Namespace) -> int:
     for student in done.left_out:
         print(gradebook.printable(f"left out: {student} is graded but not on the roster"),
               file=sys.stderr)
+    if done.pending:
+        named = [f"{student} ({questions})" for student, questions in done.pending[:10]]
+        more = len(done.pending) - len(named)
+        print(gradebook.printable(
+            f"pending: {len(done.pending)} student(s) have written answers nobody has scored "
+            "yet, so their grade is left empty (not 0): " + "; ".join(named)
+            + (f"; and {more} more (grades.csv's status names them)" if more else "")
+            + " (score them with labsupport review, then export again)"), file=sys.stderr)
     print(f"wrote {len(done.files)} files to {args.out_dir} for {args.format}")
     return 0
 

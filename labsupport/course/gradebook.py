@@ -213,6 +213,9 @@ _ID_ESCAPES = {**_ESCAPES, ord("\\"): "\\\\"}
 _UNESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})")
 # OWASP's CSV injection rule: a cell starting with one of these is run as a formula.
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
+#: A plain decimal number, which no spreadsheet runs: ``-1`` stays a number (an override that
+#: takes points away), not the text ``'-1``.
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def printable(text: str) -> str:
@@ -255,8 +258,9 @@ def student_from_csv(cell: str) -> str:
 
 def csv_cell(text: str) -> str:
     """``text`` as a spreadsheet can open it safely: a cell that starts with ``= + - @``, a tab
-    or a carriage return (possibly after quotes) gets a leading ``'``, so it is read as text."""
-    return f"'{text}" if _FORMULA.match(text) else text
+    or a carriage return (possibly after quotes) gets a leading ``'``, so it is read as text. A
+    plain decimal number (``-1``, ``-0.5``) is left a number: it cannot run."""
+    return f"'{text}" if _FORMULA.match(text) and not _NUMBER.fullmatch(text) else text
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~&$])")
@@ -354,18 +358,35 @@ def _cell(points: float | str) -> str:
     return points if isinstance(points, str) else number(points)
 
 
+def _given(result: SubmissionResult, written: Mapping[tuple[str, str, str], reviewstore.Score],
+           grade: Grade | None) -> list[tuple[str, float, float | None]]:
+    """``(question, max, points)`` of each written question of ``result``: the points after the
+    course policy (``grade``), else those people gave; ``None`` while pending, 0 for a
+    ``missing`` hand-in (there is no answer to review)."""
+    if grade is not None:
+        final = dict(grade.written)
+        return [(name, maximum, final.get(name)) for name, maximum, _ in result.written]
+    found = []
+    for name, maximum, _ in result.written:
+        score = written.get((result.student, result.exercise, name))
+        found.append((name, maximum, 0.0 if result.status == "missing"
+                       else None if score is None else score.points))
+    return found
+
+
 def _written_cells(student: str, mine: Mapping[str, SubmissionResult],
-                   written: Mapping[tuple[str, str, str], reviewstore.Score], multi: bool
+                   written: Mapping[tuple[str, str, str], reviewstore.Score], multi: bool,
+                   grades: Mapping[tuple[str, str], Grade] | None = None
                    ) -> tuple[dict[tuple[str, str], float | str], list[str]]:
     """The written questions' cells of ``student`` (points, or :data:`PENDING`) and the
     status words of those still pending."""
     cells: dict[tuple[str, str], float | str] = {}
     pending = []
     for result in mine.values():
-        for name, _, _ in result.written:
-            score = written.get((student, result.exercise, name))
-            cells[(result.exercise, name)] = PENDING if score is None else score.points
-            if score is None:
+        grade = grades.get((student, result.exercise)) if grades else None
+        for name, _, points in _given(result, written, grade):
+            cells[(result.exercise, name)] = PENDING if points is None else points
+            if points is None:
                 pending.append(f"{Path(result.exercise).stem}:{name}:{PENDING}" if multi
                                else f"{name}:{PENDING}")
     return cells, pending
@@ -424,9 +445,10 @@ def grades_csv(results: list[SubmissionResult],
     for student in sorted(by_student):
         mine = by_student[student]
         points, total, extra = _tested_cells(student, mine, columns, grades)
-        scored, pending = _written_cells(student, mine, written, len(possible) > 1)
+        scored, pending = _written_cells(student, mine, written, len(possible) > 1, grades)
         points.update(scored)
-        total += sum(p for p in scored.values() if not isinstance(p, str))
+        if grades is None:  # under a policy, the grade's final already holds them
+            total += sum(p for p in scored.values() if not isinstance(p, str))
         percent = 100 * total / total_possible if total_possible else 0.0
         rows.append([csv_student(student),
                      *(_cell(points.get((e, q), 0.0)) for e, q, _ in columns), *extra,
@@ -473,10 +495,9 @@ def _question_lines(result: SubmissionResult, grade: Grade | None,
             elif not test.hidden and test.message:
                 lines += ["", *_message_block(test.message, "  ")]
         lines.append("")
-    for name, points, _ in result.written:
+    for name, maximum, points in _given(result, written, grade):
         score = written.get((result.student, result.exercise, name))
-        shown = "pending review" if score is None else \
-            f"{number(score.points)} / {number(points)}"
+        shown = "pending review" if points is None else f"{number(points)} / {number(maximum)}"
         lines += [f"### {markdown_text(name)} (written): {shown}", ""]
         if score is not None and score.comment:
             lines += [*_message_block(score.comment), ""]
@@ -502,12 +523,17 @@ def feedback_markdown(student: str, results: list[SubmissionResult],
     lines = [f"# Feedback for {markdown_text(student)}", ""]
     for result in sorted(results, key=lambda r: r.exercise):
         grade = grades.get((result.student, result.exercise)) if grades else None
-        lines += [f"## {markdown_text(result.exercise)}: "
-                  f"{number(grade.final if grade else result.score)} / "
-                  f"{number(result.possible)}", ""]
+        given = _given(result, written, grade)
+        earned = grade.final if grade else \
+            result.score + sum(p for _, _, p in given if p is not None)
+        waiting = [name for name, _, points in given if points is None]
+        lines += [f"## {markdown_text(result.exercise)}: {number(earned)} / "
+                  f"{number(result.possible + sum(m for _, m, _ in given))}"
+                  + (f" ({markdown_text(', '.join(waiting))} pending review)" if waiting
+                     else ""), ""]
         if grade is not None and grade.adjustments:
-            lines += [f"Graded automatically: {number(grade.raw)}. Changed by the course's "
-                      "rules or your instructor:", ""]
+            lines += [f"Given by the tests and reviewers: {number(grade.raw)}. Changed by the "
+                      "course's rules or your instructor:", ""]
             for change in grade.adjustments:
                 what = f" of {markdown_text(change.question)}" if change.question else ""
                 lines.append(f"- {markdown_text(change.kind)}{what}: "

@@ -867,7 +867,11 @@ def change_summary(summary: BatchSummary) -> str:
     moved = {(c.student, c.exercise): c.why for c in summary.changes}
     reasons = Counter(moved.values())
     why = "; ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    # Regraded (a new solution, --force) with every question's points as before: said, so a
+    # run after fixing a test does not read as if nothing had been graded.
+    same = summary.graded - summary.first_graded - len(moved)
     return (f"changes: {len(moved)} result(s) changed" + (f" ({why})" if why else "")
+            + (f", {same} regraded with the same points" if same > 0 else "")
             + f", {summary.first_graded} graded for the first time; see changes.csv")
 
 

@@ -30,9 +30,12 @@ listed in ``audit.csv`` with its reason. The course file, read with :mod:`tomlli
     reason = "right idea, the test's tolerance was too tight"
     by = "jdoe"
 
-The late penalty is taken from the points after overrides. A hand-in's time is the roster's
-``submitted`` column when it has one, else what the download says (Canvas's late flag, the file's
-time from the zip, :mod:`labsupport.course.layouts`). A hand-in Canvas marked late whose time does
+The late penalty is taken from the points after overrides, written answers' included (the
+points people gave on the review page, :mod:`labsupport.course.review`); an override may name a
+written question too. A written answer nobody has scored yet is pending, never a zero; a
+``missing`` hand-in's written answers are 0 (there is nothing to review). A hand-in's time is
+the roster's ``submitted`` column when it has one, else what the download says (Canvas's late
+flag, the file's time from the zip, :mod:`labsupport.course.layouts`). A hand-in Canvas marked late whose time does
 not show it (a file time lost on the way) counts as one day late, unless the student has an
 extension (Canvas's flag knows only the course's due date).
 """
@@ -45,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from labsupport.course import gradebook, layouts
+from labsupport.course import gradebook, layouts, reviewstore
 from labsupport.course.gradebook import SubmissionResult
 
 DAY = timedelta(days=1)
@@ -232,21 +235,33 @@ class Adjustment:
 class Grade:
     """One student's grade on one exercise after the policy.
 
-    ``questions`` holds each question's points after overrides; ``override`` is what the
-    overrides added (negative: took away), ``late_penalty`` the points the late policy took,
-    so ``final = raw + override - late_penalty``.
+    ``questions`` holds each tested question's points after overrides, ``written`` each
+    written question's (``None``: pending review, no one has scored it); ``raw`` is what the
+    tests and the reviewers gave, ``override`` what the overrides added (negative: took away),
+    ``late_penalty`` the points the late policy took, so ``final = raw + override -
+    late_penalty``. ``possible`` counts the written questions' points too.
     """
 
     student: str
     exercise: str
     questions: tuple[tuple[str, float], ...]
     raw: float
-    override: float
     late_penalty: float
     final: float
     possible: float
     days_late: int
     adjustments: tuple[Adjustment, ...]
+    written: tuple[tuple[str, float | None], ...] = ()
+
+    @property
+    def override(self) -> float:
+        """What the overrides added to ``raw`` (negative: took away)."""
+        return self.final + self.late_penalty - self.raw
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The written questions no one has scored yet."""
+        return tuple(name for name, points in self.written if points is None)
 
 
 def _stamp(moment: datetime) -> str:
@@ -280,10 +295,15 @@ def _lateness(course: Course, result: SubmissionResult, handin: layouts.Handin |
     return 0, audit, ""
 
 
+Scores = dict[tuple[str, str, str], reviewstore.Score]
+
+
 def apply(course: Course, results: list[SubmissionResult],
           handins: dict[tuple[str, str], layouts.Handin] | None = None,
-          roster: layouts.Roster | None = None) -> dict[tuple[str, str], Grade]:
-    """Every result's :class:`Grade` under ``course``, by ``(student, exercise)``.
+          roster: layouts.Roster | None = None,
+          written: Scores | None = None) -> dict[tuple[str, str], Grade]:
+    """Every result's :class:`Grade` under ``course``, by ``(student, exercise)``; ``written``
+    holds the reviewers' scores of written answers (:func:`gradebook.written_scores`).
 
     An override for a student and exercise with no stored result (another shard's, or a typo)
     changes nothing here; :func:`unused_overrides` lists them for the audit.
@@ -301,11 +321,13 @@ def apply(course: Course, results: list[SubmissionResult],
         result = by_key.get((override.student, override.exercise))
         if result is None:
             continue
-        maximum = dict(result.questions).get(override.question)
+        maxima = {**dict(result.questions),
+                  **{name: points for name, points, _ in result.written}}
+        maximum = maxima.get(override.question)
         if maximum is None:
             raise ValueError(f"override of {override.student} / {override.exercise} / "
                              f"{override.question}: the exercise has no such question (it has "
-                             f"{', '.join(q for q, _ in result.questions)})")
+                             f"{', '.join(maxima)})")
         if override.points > maximum:
             raise ValueError(f"override of {override.student} / {override.exercise} / "
                              f"{override.question}: {gradebook.number(override.points)} points "
@@ -316,35 +338,56 @@ def apply(course: Course, results: list[SubmissionResult],
         student = listed.get(result.student)
         submitted = (student.submitted if student and student.submitted
                      else handin.submitted if handin else None)
-        grades[(result.student, result.exercise)] = _grade(course, result, handin, submitted)
+        grades[(result.student, result.exercise)] = _grade(course, result, handin, submitted,
+                                                           written or {})
     return grades
 
 
-def _grade(course: Course, result: SubmissionResult, handin: layouts.Handin | None,
-           submitted: datetime | None) -> Grade:
+def reviewed(result: SubmissionResult, written: Scores) -> tuple[tuple[str, float | None], ...]:
+    """The points people gave each written answer of ``result`` (``None``: pending review); a
+    ``missing`` hand-in's are 0, since there is no answer to review."""
+    return tuple((name, 0.0 if result.status == "missing" else
+                  (score.points if (score := written.get((result.student, result.exercise, name)))
+                   else None))
+                 for name, _, _ in result.written)
+
+
+def _overridden(course: Course, result: SubmissionResult, question: str,
+                points: float | None, audit: list[Adjustment]) -> float | None:
+    """``points`` of ``question`` after the overrides (the last one written wins)."""
     stem = Path(result.exercise).stem
-    audit, questions = [], []
-    for question, _ in result.questions:
-        points = result.question_score(question)
-        for override in course.overrides:  # the last one written wins
-            if (override.student, override.exercise, override.question) == \
-                    (result.student, stem, question):
-                audit.append(Adjustment(result.student, result.exercise, question, "override",
-                                        gradebook.number(points),
-                                        gradebook.number(override.points), override.reason,
-                                        override.by))
-                points = override.points
-        questions.append((question, points))
+    for override in course.overrides:
+        if (override.student, override.exercise, override.question) == \
+                (result.student, stem, question):
+            audit.append(Adjustment(result.student, result.exercise, question, "override",
+                                    gradebook.PENDING if points is None
+                                    else gradebook.number(points),
+                                    gradebook.number(override.points), override.reason,
+                                    override.by))
+            points = override.points
+    return points
+
+
+def _grade(course: Course, result: SubmissionResult, handin: layouts.Handin | None,
+           submitted: datetime | None, written: Scores) -> Grade:
+    audit: list[Adjustment] = []
+    questions = tuple((question, _overridden(course, result, question,
+                                             result.question_score(question), audit))
+                      for question, _ in result.questions)
+    given = reviewed(result, written)
+    people = tuple((name, _overridden(course, result, name, points, audit))
+                   for name, points in given)
+    raw = result.score + sum(points for _, points in given if points is not None)
     days, extension, why = _lateness(course, result, handin, submitted)
-    earned = sum(points for _, points in questions)
+    earned = sum(points for _, points in (*questions, *people) if points is not None)
     percent = course.late.percent(days)
     penalty = earned * percent / 100
     late = [Adjustment(result.student, result.exercise, "", "late", gradebook.number(earned),
                        gradebook.number(earned - penalty),
                        f"{why}; {gradebook.number(percent)}% taken", "")] if penalty else []
-    return Grade(result.student, result.exercise, tuple(questions), result.score,
-                 earned - result.score, penalty, earned - penalty, result.possible, days,
-                 tuple(extension + audit + late))
+    possible = result.possible + sum(points for _, points, _ in result.written)
+    return Grade(result.student, result.exercise, questions, raw, penalty, earned - penalty,
+                 possible, days, tuple(extension + audit + late), people)
 
 
 _AUDIT_COLUMNS = ("student", "exercise", "question", "kind", "before", "after", "reason", "by")
@@ -380,7 +423,8 @@ def write_reports(out_dir: Path, course: Course | None = None,
         (out_dir / "audit.csv").unlink(missing_ok=True)  # an earlier course's: no longer true
         return gradebook.write_reports(out_dir, timings)
     results = gradebook.read_results(out_dir)
-    grades = apply(course, results, layouts.read_handins(out_dir), roster)
+    grades = apply(course, results, layouts.read_handins(out_dir), roster,
+                   gradebook.written_scores(out_dir))
     gradebook.write_reports(out_dir, timings, grades)
     gradebook.write_atomic(out_dir / "audit.csv",
                            audit_csv(grades, unused_overrides(course, results)))

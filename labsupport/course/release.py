@@ -173,12 +173,28 @@ def instructor_sections(text: str) -> list[tuple[int, int, str]]:
     return sections
 
 
+#: A paragraph that opens ``**Exercise NN**`` and names its ``solutions/`` notebook: the
+#: instructor's summary of an exercise (what the hidden tests try, the wrong answers declared),
+#: which sits in a lesson's section of the README but gives graded answers away.
+_EXERCISE_NOTE = re.compile(r"\*\*Exercise \d+\*\*[^\n]*`solutions/")
+
+
 def student_readme(text: str) -> str:
-    """``text`` without its instructor-only sections (:func:`instructor_sections`)."""
+    """``text`` without its instructor-only sections (:func:`instructor_sections`) and without
+    the instructors' paragraphs on each exercise (``**Exercise NN** (`solutions/...``), down to
+    the next blank line."""
     lines = text.splitlines(keepends=True)
     for first, end, _ in reversed(instructor_sections(text)):
         del lines[first:end]
-    return "".join(lines)
+    kept, skipping = [], False
+    for line in lines:
+        if _EXERCISE_NOTE.match(line):
+            skipping = True
+        elif skipping and not line.strip():
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
 
 
 def uncommitted(root: Path | str) -> list[str]:

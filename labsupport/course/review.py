@@ -75,11 +75,14 @@ class Questions:
 
 
 def load_results(store: ReviewStore, grading_dir: Path, questions: Questions) -> int:
-    """Put every stored result's written answers (of the questions known) into ``store``."""
+    """Put every stored result's written answers (of the questions known) into ``store``,
+    those of ``missing`` hand-ins left out."""
     return store.load_answers(
         (result.exercise, name, result.student, text)
         for result in gradebook.read_results(grading_dir)
-        for name, _, text in result.written if (result.exercise, name) in questions.found)
+        for name, _, text in result.written
+        # a missing hand-in has no answer to review: its written questions count 0
+        if (result.exercise, name) in questions.found and result.status != "missing")
 
 
 def points_for(question: written.WrittenQuestion, ticked: Iterable[int]) -> float:
@@ -270,13 +273,18 @@ def serve(app, port: int = 0, announce=print) -> None:  # pragma: no cover - run
 
 
 def export_html(store: ReviewStore, questions: Questions, anonymous: bool = False) -> str:
-    """Every answer, with the rubric and the score so far, as one self-contained, inert page."""
-    parts = ["<h1>Written answers</h1>"]
+    """Every answer, with the model answer, the rubric (its items numbered as the CSV's
+    ``ticked`` column numbers them) and the score so far, as one self-contained, inert page."""
+    parts = ["<h1>Written answers</h1><p>Score them in the CSV of <code>labsupport review "
+             "--csv</code>: <code>points</code>, or the rubric items met in <code>ticked</code> "
+             "by their numbers here (<code>1;3</code>; the points then follow), and a "
+             "<code>comment</code> to the student.</p>"]
     for key, question in sorted(questions.found.items()):
         parts.append(f"<h2>{html.escape(key[0])} {html.escape(key[1])} "
                      f"({gradebook.number(question.points)} points)</h2><ol>" + "".join(
                          f"<li>{html.escape(item.item)} ({gradebook.number(item.points)})</li>"
-                         for item in question.rubric) + "</ol>")
+                         for item in question.rubric) + "</ol><details><summary>Model answer"
+                     f"</summary>{render_answer(question.model_answer)}</details>")
         for student in store.students(*key):
             who = _pseudonym(student, key[0]) if anonymous else student
             score = store.score(*key, student)
@@ -287,6 +295,24 @@ def export_html(store: ReviewStore, questions: Questions, anonymous: bool = Fals
     page = _page("Written answers", "".join(parts))
     return page.replace("<head>", f"<head><meta http-equiv=Content-Security-Policy "
                                   f"content=\"{CSP}\">", 1)
+
+
+def _items_text(ticked: Iterable[int]) -> str:
+    """Rubric items as the CSV numbers them, from 1 as the exported page lists them: ``1;3``."""
+    return ticked_text(i + 1 for i in ticked)
+
+
+def _items_of(text: str, question: written.WrittenQuestion) -> list[int]:
+    """The rubric items (from 0, as stored) of a CSV's ``ticked`` cell (numbered from 1)."""
+    try:
+        numbers = ticked_of(text)
+    except ValueError:
+        raise ValueError(f"ticked must list rubric item numbers such as 1;3, got {text!r}") \
+            from None
+    if any(not 1 <= n <= len(question.rubric) for n in numbers):
+        raise ValueError(f"ticked items must be rubric item numbers 1..{len(question.rubric)} "
+                         f"(as the exported page numbers them), got {text!r}")
+    return [n - 1 for n in numbers]
 
 
 def export_csv(store: ReviewStore, questions: Questions) -> str:
@@ -301,22 +327,32 @@ def export_csv(store: ReviewStore, questions: Questions) -> str:
                              gradebook.csv_student(student),
                              "" if score is None else gradebook.number(score.points),
                              gradebook.number(question.points),
-                             "" if score is None else ticked_text(score.ticked),
+                             "" if score is None else _items_text(score.ticked),
                              gradebook.csv_cell(score.comment) if score else "",
                              gradebook.csv_cell(score.grader) if score else "",
                              score.saved_at if score else "", score.version if score else 0])
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class Imported:
+    """What :func:`import_csv` saved: how many scores, and one note per save that replaced an
+    edit made since the export."""
+
+    saved: int
+    notes: tuple[str, ...]
+
+
 def import_csv(store: ReviewStore, questions: Questions, text: str,
-               grader: str = "") -> list[str]:
-    """Save every row of an edited :func:`export_csv` file that has points; returns one line per
-    save that replaced an edit made since the export. ValueError names a bad row."""
+               grader: str = "") -> Imported:
+    """Save every row of an edited :func:`export_csv` file that has points or ticked items (the
+    points then follow from the items) and differs from the stored score. A row with only a
+    comment is refused rather than dropped; ValueError names a bad row."""
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
         raise ValueError(f"the CSV's header must be {','.join(CSV_COLUMNS)}, got "
                          f"{','.join(reader.fieldnames or ())}.")
-    notes = []
+    notes, saved = [], 0
     for line, row in enumerate(reader, start=2):
         key = (gradebook.student_from_csv(row["exercise"]),
                gradebook.student_from_csv(row["question"]),
@@ -324,22 +360,28 @@ def import_csv(store: ReviewStore, questions: Questions, text: str,
         question = questions.found.get(key[:2])
         if question is None:
             raise ValueError(f"row {line}: no written question {key[1]!r} in {key[0]!r}.")
-        if not row["points"].strip():
+        comment = gradebook.student_from_csv(row["comment"] or "")
+        if not (row["points"] or "").strip() and not (row["ticked"] or "").strip():
+            if comment.strip() and int(row["version"] or 0) == 0:
+                raise ValueError(f"row {line}: {key[2]}'s {key[1]} has a comment but no points "
+                                 "and no ticked items; give one of them (0 is a score)")
             continue
         try:
-            ticked = list(ticked_of(row["ticked"]))
-            points = _parse_points(row["points"], question, ticked)
-            if any(not 0 <= i < len(question.rubric) for i in ticked):
-                raise ValueError(f"ticked items must lie in 0..{len(question.rubric) - 1}")
-            saved = store.save(key, points, ticked,
-                               gradebook.student_from_csv(row["comment"]),
-                               grader or gradebook.student_from_csv(row["grader"]),
-                               int(row["version"] or 0))
+            ticked = _items_of(row["ticked"] or "", question)
+            points = _parse_points(row["points"] or "", question, ticked)
+            before = store.score(*key)
+            if before is not None and (before.points, set(before.ticked), before.comment) == \
+                    (points, set(ticked), comment):
+                continue  # unchanged: re-saving would put the importer's name on another's score
+            done = store.save(key, points, ticked, comment,
+                              grader or gradebook.student_from_csv(row["grader"] or ""),
+                              int(row["version"] or 0))
         except (ValueError, KeyError) as error:
             raise ValueError(f"row {line}: {error}") from None
-        if saved.replaced:
-            notes.append(f"row {line}: {key[2]}'s {key[1]} replaced {saved.replaced}")
-    return notes
+        saved += 1
+        if done.replaced:
+            notes.append(f"row {line}: {key[2]}'s {key[1]} replaced {done.replaced}")
+    return Imported(saved, tuple(notes))
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -358,9 +400,12 @@ def _run_review(args: argparse.Namespace) -> int:
         store = ReviewStore(grading_dir / DATABASE)
         count = load_results(store, grading_dir, questions)
         if args.import_csv:
-            for note in import_csv(store, questions,
-                                   args.import_csv.read_text(encoding="utf-8"), args.grader):
+            imported = import_csv(store, questions,
+                                  args.import_csv.read_text(encoding="utf-8"), args.grader)
+            for note in imported.notes:
                 print(f"note: {note}", file=sys.stderr)
+            print(f"imported {imported.saved} score(s) from {args.import_csv}; run labsupport "
+                  "grade again (or labsupport export) to put them in the reports")
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

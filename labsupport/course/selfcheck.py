@@ -159,9 +159,9 @@ class WrittenCheck:
     def lines(self) -> list[str]:
         """One line saying where the answer stands."""
         if not self.text:
-            return [f"{self.question} {TODO} your written answer is still empty: write it in the "
-                    "cell in place of the placeholder, then save the notebook (the check reads "
-                    "the saved file)"]
+            return [f"{self.question} {TODO} not answered yet: your written answer is still "
+                    "empty: write it in the cell in place of the placeholder, then save the "
+                    "notebook (the check reads the saved file)"]
         words = len(self.text.split())
         return [f"{self.question} {PASS} written answer saved ({words} words); a person grades "
                 "it after you hand in"]
