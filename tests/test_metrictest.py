@@ -101,4 +101,5 @@ def test_zero_failures_wilson_upper_end_is_not_the_rule_of_three():
     low, high = metrictest.Simulation(np.ones(200), 0.5, 200).interval()
     assert low == 0 and high == pytest.approx(1.96**2 / (200 + 1.96**2), rel=1e-3)  # 0.0188
     exact_one_sided = 1 - 0.05 ** (1 / 200)  # what the rule of three, 3 / n, approximates
-    assert exact_one_sided == pytest.approx(3 / 200, abs=2e-4) and exact_one_sided < high
+    assert exact_one_sided == pytest.approx(3 / 200, abs=2e-4)
+    assert exact_one_sided < high
