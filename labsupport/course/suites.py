@@ -9,10 +9,10 @@ The version under test never enters the suite's process. It runs in a process of
 NumPy and pandas once per grading) and loaded from the version's source; the suite imports a
 stand-in module (:func:`stand_in`) whose functions send their arguments over a Unix socket as
 plain data (:mod:`labsupport.course.plaindata`: numbers, strings, timestamps, lists, dicts,
-NumPy arrays, pandas tables) and rebuild the result, or the exception, from the reply. A test can call the
-function, as often as it likes; it cannot read its code (no ``__code__``, no source, no file: the
-stand-in is the same text for every version), and in the grader's sandbox no ``labsupport``
-module that computes the function is there to compare with (see
+NumPy arrays, pandas tables) and rebuild the result, or the exception, from the reply. A test
+can call the function, as often as it likes; it cannot read its code (no ``__code__``, no
+source, no file: the stand-in is the same text for every version), and in the grader's sandbox
+no ``labsupport`` module that computes the function is there to compare with (see
 :data:`labsupport.course.commandbox.LIBRARY`).
 
 This module imports only the standard library, :mod:`labsupport.testing` and
