@@ -161,7 +161,9 @@ class Simulation:
         """Wilson score interval of the failure probability (scipy's ``binomtest``).
 
         Unlike ``rate ± standard error`` it stays honest at 0 failures: 0 of 200 gives an upper
-        end near 0.019 (the "rule of three" says about 3 / 200).
+        end of 0.0188, ``z² / (n + z²)``. The "rule of three" is another bound, not this one:
+        the exact one-sided 95 % bound for 0 of ``n``, ``1 - 0.05 ** (1 / n)``, about ``3 / n``
+        (0.0149 for 200), is a little lower than Wilson's two-sided 95 % upper end.
         """
         confidence = _check_share(confidence, "confidence")
         interval = stats.binomtest(self.failures, self.accuracies.size).proportion_ci(

@@ -645,7 +645,8 @@ def failure_curve(ax: Axes, drops: Sequence[float], theory: Sequence[float], *, 
     ax.set_ylabel("probability that the test fails")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right",
+    # Below the axes: inside, it would cover the measured points of some curve.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16),
               title="lines: binomial; points: measured (bars: 95 % interval)",
               title_fontsize="small")
     return ax

@@ -7,14 +7,17 @@ process of its own):
 
 * the solution: every point (5 + 5);
 * a partial one: question 1 scales the data by itself (the declared wrong answer: mean 0, std 1,
-  NaN kept, X never differs from the reference), so it catches the sample bug, NaN and n - 1 but
-  none of the four bugs that take statistics from X: 3 of 7 tests, under half; question 2 checks
-  valid rows and values on the bounds with the default index (2 of 5);
+  NaN kept, X never differs from the reference), so it passes the public test and keeps the
+  promises on NaN in the reference, n - 1 and NaN in X, but not the statistics from the
+  reference (with one row or several), the constant column or the two shape errors: 4 of 9
+  tests, under half; question 2 checks valid rows and values on the bounds with the default
+  index (the bounds promise only: 1 of 9; on a RangeIndex labels are positions, so it misses
+  the public sample bug);
 * a crafty one: question 1 imports the lab's own ``standardize`` and compares with it on random
   inputs (the sandbox has no such module: it fails on the correct versions, 0); question 2 hangs
   (0, and the grading goes on: the status is ``ok``);
-* a careless one: question 1 compares floats with exact ``==`` (it passes the public test, on
-  the given function, but the hidden rewrite differs in the last digits: 1 of 7 tests);
+* a careless one: question 1 compares floats with exact ``==`` (it passes on the given function,
+  but the hidden rewrite, which the public test runs too, differs in the last digits: 0);
   question 2 reads the bytecode (``__code__``: the stand-in it imports has none, 0).
 
 Each attack earns no more than its honest twin (the solution) and under half of its question.
@@ -100,9 +103,9 @@ def graded(tmp_path_factory) -> tuple[dict[str, dict[str, str]], Path]:
 
 @pytest.mark.parametrize("student, q1, q2", [
     ("solution", 5, 5),         # passes on every correct version, catches every bug
-    ("partial", 5 * 3 / 7, 2),  # catches some bugs and not the ones that need the skill
+    ("partial", 5 * 4 / 9, 5 / 9),  # keeps some promises, not the ones that need the skill
     ("crafty", 0, 0),           # no reference to import; a hang is contained
-    ("careless", 5 / 7, 0),     # exact ==: the public test only; no bytecode to read
+    ("careless", 0, 0),         # exact ==: fails on the rewrite; no bytecode to read
 ])
 def test_points_come_from_the_bugs_caught(graded, student, q1, q2):
     grades, _ = graded
@@ -122,10 +125,10 @@ def test_no_attack_or_wrong_answer_earns_half_or_more_than_the_honest_suite(grad
 def test_feedback_names_caught_and_surviving_bugs_without_their_code(graded):
     _, out = graded
     text = gradebook.feedback_path(out, "partial").read_text(encoding="utf-8")
-    assert ("`test_catches_statistics_taken_from_x` (hidden): **failed**, 0 / 0.7143\n"
-            "  - Bug: statistics taken from X instead of the reference") in text
+    assert ("`test_catches_statistics_taken_from_x` (hidden): **failed**, 0 / 0.5556\n"
+            "  - Promise: the statistics come from the reference, not from X") in text
     assert ("`test_catches_the_n_minus_1_standard_deviation` (hidden): **passed**, "
-            "0.7143 / 0.7143") in text
+            "0.5556 / 0.5556") in text
     code_lines = {line.strip() for version in _hidden_versions()
                   for line in version.source.splitlines() if len(line.strip()) > 12}
     assert code_lines and not [line for line in code_lines if line in text]

@@ -95,3 +95,11 @@ def test_no_failures_still_have_an_interval_above_zero():
     assert run.failures == 0 and run.standard_error == 0.0
     assert low == pytest.approx(0.0, abs=1e-12) and 0.01 < high < 3 / 200 * 1.5
     assert "0 of 200" in repr(run) and "interval 0.000 to 0.019" in repr(run)
+
+
+def test_zero_failures_wilson_upper_end_is_not_the_rule_of_three():
+    low, high = metrictest.Simulation(np.ones(200), 0.5, 200).interval()
+    assert low == 0 and high == pytest.approx(1.96**2 / (200 + 1.96**2), rel=1e-3)  # 0.0188
+    exact_one_sided = 1 - 0.05 ** (1 / 200)  # what the rule of three, 3 / n, approximates
+    assert exact_one_sided == pytest.approx(3 / 200, abs=2e-4)
+    assert exact_one_sided < high

@@ -152,3 +152,38 @@ def test_reply_carries_any_exception_text_as_ascii_json():
 
     text = plaindata.reply({"f": raises}, "f", plaindata.dumps({"args": [], "kwargs": {}}))
     assert text.isascii() and json.loads(text)["message"] == "RuntimeError: \ud800 and caf\udce9"
+
+
+@pytest.mark.parametrize("stamp", [
+    pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-01 12:30:00.123456789"),
+    pd.Timestamp("2024-10-27 02:30").tz_localize("Europe/Paris", ambiguous=True),
+    pd.Timestamp("2024-01-01 10:00", tz="-05:00"),
+])
+def test_timestamps_travel_as_tagged_iso_text(stamp):
+    text = plaindata.dumps(stamp)
+    assert json.loads(text)["t"] == "timestamp"
+    back = plaindata.loads(text)
+    assert type(back) is pd.Timestamp and back == stamp
+    assert back.isoformat() == stamp.isoformat() and str(back.tz) == str(stamp.tz)
+
+
+def test_a_datetime_index_and_a_datetime_column_round_trip():
+    frame = pd.DataFrame({"age": [17, 30],
+                          "seen": pd.to_datetime(["2024-02-01", "2024-02-02"]).tz_localize("UTC")},
+                         index=pd.to_datetime(["2024-01-01", "2024-01-02"]))
+    pd.testing.assert_frame_equal(plaindata.loads(plaindata.dumps(frame)), frame)
+    assert plaindata.loads(plaindata.dumps(frame.index.tolist())) == frame.index.tolist()
+
+
+@pytest.mark.parametrize("node", [
+    {"t": "timestamp", "v": "now", "tz": None},
+    {"t": "timestamp", "v": "2024-01-01T00:00:00+01:00", "tz": None},
+    {"t": "timestamp", "v": "2024-13-01T00:00:00", "tz": None},
+    {"t": "timestamp", "v": "2024-01-01T00:00:00", "tz": "Mars/Base"},
+    {"t": "timestamp", "v": "2024-01-01T00:00:00", "tz": 5},
+    {"t": "timestamp", "v": 20240101, "tz": None},
+    {"t": "timestamp", "v": "2024-01-01T00:00:00"},
+])
+def test_malformed_timestamps_are_rejected(node):
+    with pytest.raises(ValueError, match="malformed reply"):
+        plaindata.loads(json.dumps(node))

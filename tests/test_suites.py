@@ -101,6 +101,11 @@ def test_arrays_and_tables_cross_as_plain_data():
     assert first_label(pd.DataFrame({"x": [1]}, index=["r"])) == "r"
 
 
+def test_timestamps_cross_both_ways():
+    days = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    assert first_label(pd.DataFrame({"x": [1, 2]}, index=days)) == pd.Timestamp("2024-01-01")
+
+
 def test_the_versions_exceptions_come_back_as_built_in_ones():
     with pytest.raises(ValueError, match="factor must be positive") as raised:
         scale(np.ones(2), -1)

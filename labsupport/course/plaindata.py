@@ -4,8 +4,10 @@ A hidden test never touches a student object. Every value crosses the kernel bou
 text in a small tagged format, and the grader rebuilds it from that text with its own ``json``
 module and strict type checks. What comes back is always one of: ``None``, ``bool``, ``int``,
 ``float``, ``complex``, ``str``, ``list``, ``tuple``, ``dict``, ``set``, ``frozenset``, a NumPy
-array of a numeric, boolean or string dtype (or of such plain objects), a pandas ``Series`` or
-``DataFrame`` rebuilt from those. An object whose ``__eq__`` lies, a subclass of ``float`` or
+array of a numeric, boolean or string dtype (or of such plain objects), a pandas ``Timestamp``
+(sent as its ISO text and time zone name, tagged as a timestamp), a pandas ``Series`` or
+``DataFrame`` rebuilt from those (a ``DatetimeIndex`` or a datetime column travels as its
+timestamps). An object whose ``__eq__`` lies, a subclass of ``float`` or
 ``list`` or ``ndarray``, a patched ``json`` module in the kernel: none of them survive the trip,
 because the grader never sees anything but the base values.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 from typing import Any
 
@@ -81,10 +84,20 @@ def _encode_column(series: Any, depth: int) -> dict:
     return _encode_array(values, depth + 1)
 
 
+def _encode_timestamp(value: Any) -> dict:
+    """A pandas ``Timestamp`` as ISO text (in UTC when it has a time zone) and its zone's name."""
+    if value.tz is None:
+        return {"t": "timestamp", "v": value.isoformat(), "tz": None}
+    return {"t": "timestamp", "v": value.tz_convert("UTC").tz_localize(None).isoformat(),
+            "tz": str(value.tz)}
+
+
 def _encode_pandas(value: Any, depth: int) -> dict | None:
     pd = _module("pandas")
     if pd is None:
         return None
+    if isinstance(value, pd.Timestamp):
+        return _encode_timestamp(value)
     if isinstance(value, pd.DataFrame):
         return {"t": "dataframe",
                 "columns": _encode_index(value.columns, depth + 1),
@@ -216,8 +229,31 @@ def _inferable(values: Any) -> Any:
     return list(values) if getattr(values, "dtype", None) == object else values
 
 
+#: The text of a timestamp on the wire (:meth:`pandas.Timestamp.isoformat`, without a zone).
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?")
+
+
+def _decode_timestamp(node: dict) -> Any:
+    import pandas as pd  # pylint: disable=import-outside-toplevel
+    _fields(node, "timestamp", ("v", "tz"))
+    text = _expect(node["v"], str, "a timestamp")
+    zone = node["tz"]
+    if zone is not None:
+        _expect(zone, str, "a time zone")
+    try:
+        if not _ISO_TIME.fullmatch(text):
+            raise ValueError("not YYYY-MM-DDTHH:MM:SS[.fraction]")
+        stamp = pd.Timestamp(text)
+        return stamp if zone is None else stamp.tz_localize("UTC").tz_convert(zone)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"malformed reply from the kernel: timestamp {text[:40]!r} "
+                         f"({error})") from None
+
+
 def _decode_pandas(node: dict, depth: int) -> Any:
     import pandas as pd  # pylint: disable=import-outside-toplevel
+    if node["t"] == "timestamp":
+        return _decode_timestamp(node)
     if node["t"] == "series":
         _fields(node, "series", ("v", "index", "name"))
         values = _inferable(_decode(node["v"], depth + 1))
@@ -269,7 +305,7 @@ def _decode(node: Any, depth: int) -> Any:  # pylint: disable=too-many-return-st
         return _decode_array(_fields(node, tag, ("dtype", "shape", "v")), depth)
     if tag == "objarray":
         return _decode_array(_fields(node, tag, ("shape", "v")), depth)
-    if tag in {"series", "dataframe"}:
+    if tag in {"series", "dataframe", "timestamp"}:
         return _decode_pandas(node, depth)
     raise ValueError(f"malformed reply from the kernel: unknown tag {tag!r}")
 

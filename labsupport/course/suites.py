@@ -8,11 +8,11 @@ The version under test never enters the suite's process. It runs in a process of
 *server* (:func:`serve`), forked by the grader's fork server (:class:`Servers`, which imports
 NumPy and pandas once per grading) and loaded from the version's source; the suite imports a
 stand-in module (:func:`stand_in`) whose functions send their arguments over a Unix socket as
-plain data (:mod:`labsupport.course.plaindata`: numbers, strings, lists, dicts, NumPy arrays,
-pandas tables) and rebuild the result, or the exception, from the reply. A test can call the
-function, as often as it likes; it cannot read its code (no ``__code__``, no source, no file: the
-stand-in is the same text for every version), and in the grader's sandbox no ``labsupport``
-module that computes the function is there to compare with (see
+plain data (:mod:`labsupport.course.plaindata`: numbers, strings, timestamps, lists, dicts,
+NumPy arrays, pandas tables) and rebuild the result, or the exception, from the reply. A test
+can call the function, as often as it likes; it cannot read its code (no ``__code__``, no
+source, no file: the stand-in is the same text for every version), and in the grader's sandbox
+no ``labsupport`` module that computes the function is there to compare with (see
 :data:`labsupport.course.commandbox.LIBRARY`).
 
 This module imports only the standard library, :mod:`labsupport.testing` and
@@ -91,8 +91,8 @@ class ServedFunction:  # pylint: disable=too-few-public-methods
             arguments = plaindata.dumps({"args": list(args), "kwargs": kwargs})
         except plaindata.RefusedValue as error:
             raise TypeError(f"{self._name}() is served from another process and takes plain "
-                            f"data only (numbers, strings, lists, dicts, NumPy arrays, pandas "
-                            f"tables); got {error}") from None
+                            f"data only (numbers, strings, timestamps, lists, dicts, NumPy arrays, "
+                            f"pandas tables); got {error}") from None
         request = json.dumps({"name": self._name, "arguments": arguments}) + "\n"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(os.environ[SERVICE_VARIABLE])
