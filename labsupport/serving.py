@@ -47,7 +47,9 @@ def model_app(version: traffic.Version, seed: int = 0) -> Starlette:
     model (log-normal: ``latency_ms * exp(latency_spread * z)``, as the simulator draws it) and
     whether it fails (``error_rate``). The answer, or the HTTP 500, is sent once that latency has
     passed since the request arrived (an ``asyncio.sleep`` for what the prediction left of it),
-    so the version's latency model is what a client measures, plus the network's share.
+    so the version's latency model is what a client measures, plus the network's share. The
+    prediction runs in a worker thread, so requests in flight at once do not wait for each
+    other's predictions.
     """
     draws = np.random.default_rng(seed)
 
@@ -66,7 +68,9 @@ def model_app(version: traffic.Version, seed: int = 0) -> Starlette:
                                   status_code=500)
         else:
             row = np.asarray(body["features"], dtype=float).reshape(1, -1)
-            label = int(np.asarray(version.model.predict(row))[0])
+            # In a worker thread: a prediction run on the event loop would hold every other
+            # request to this server until it is done, and they would queue one behind another.
+            label = int(np.asarray((await asyncio.to_thread(version.model.predict, row)))[0])
             answer = JSONResponse({"version": version.name, "prediction": label})
         await asyncio.sleep(max(0.0, latency_s - (time.perf_counter() - arrived)))
         return answer
