@@ -133,6 +133,25 @@ def test_a_model_server_draws_its_failures_from_its_seed():
     assert set(first) == {200, 500}
 
 
+def test_a_model_server_predicts_once_for_the_users_it_knows():
+    model = CountingModel()
+    version = traffic.Version("v", model, latency_ms=1.0)
+    population = traffic.Population(np.array([5, 6]), np.array([[1.0, 0.0], [-1.0, 0.0]]))
+    app = serving.model_app(version, 0, population)
+    assert (model.calls, model.rows) == (1, 2), "one prediction on every user's input"
+
+    async def ask(body: dict) -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://model") as client:
+            return (await client.post("/predict", json=body)).json()["prediction"]
+
+    # a known user is answered from the start-up prediction, whatever features come along
+    assert asyncio.run(ask({"user_id": 6, "features": [9.0, 0.0]})) == 0
+    assert model.calls == 1
+    assert asyncio.run(ask({"user_id": 7, "features": [9.0, 0.0]})) == 1  # unknown: predicted
+    assert model.calls == 2
+
+
 def test_cluster_refuses_a_concurrency_below_one():
     population = traffic.Population(np.arange(3), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="concurrency"):
