@@ -82,7 +82,7 @@ def _widget_ms() -> dict[str, float]:
     world = traffic.lesson_world(0, n_users=N_USERS, n_train=800)
     explorer = rollout_widgets.RolloutExplorer(
         world.simulator(), "v1", {"good": "v2", "broken": "v2-broken"}, seed=0,
-        requests_per_step=N_REQUESTS // 6)  # the baseline step and five canary steps
+        requests_per_step=N_REQUESTS // 5, n_runs=1)  # five canary steps; one rollout a move
     times = []
     # both sliders of the canary, each value a first time: a move must never need a new figure
     moves = [(explorer.first_share, value) for value in (0.1, 0.05, 0.2, 0.05, 0.1, 0.05)] + \

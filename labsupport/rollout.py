@@ -11,6 +11,12 @@ The canary analysis has the shape of an Argo Rollouts ``AnalysisRun``: at each s
 :class:`Condition` (error rate, latency p99, accuracy, accuracy drop against the baseline) is
 measured on the candidate's requests; a step with a violated condition is a failed measurement,
 and more failures than ``failure_limit`` roll the canary back at once.
+
+One clock for every strategy: minutes count from the start of the rollout, step ``k`` runs from
+minute ``k * step_minutes`` to ``(k + 1) * step_minutes``, and every time a :class:`Timeline`
+reports is the **end** of a step, the moment its numbers are in: a metrics row's ``minute``, a
+decision's ``minute`` (taken on the step it judged) and ``minutes_to_full`` (the end of the last
+step before the candidate answers everyone, which is when it starts to).
 :func:`canary_rollback_probability` gives, by the binomial, how often an error-rate condition
 rolls back a canary whose true error rate is known — a healthy one (a false alarm) or a bad one —
 for fixed request counts, :func:`canary_rollback_probability_sampled` when the counts are random.
@@ -29,7 +35,7 @@ from scipy import stats
 
 from labsupport import environments, traffic
 
-METRICS = ("error_rate", "latency_p99_ms", "accuracy", "accuracy_drop")
+METRICS = ("error_rate", "latency_p99_ms", "latency_increase_ms", "accuracy", "accuracy_drop")
 
 
 class Target(Protocol):  # pylint: disable=too-few-public-methods
@@ -47,8 +53,12 @@ class Target(Protocol):  # pylint: disable=too-few-public-methods
 class Condition:
     """One success condition of an analysis, e.g. ``Condition("error_rate", at_most=0.02)``.
 
-    ``metric`` is one of ``error_rate``, ``latency_p99_ms``, ``accuracy`` (of the candidate) or
-    ``accuracy_drop`` (baseline accuracy minus candidate accuracy in the same step).
+    ``metric`` is one of ``error_rate``, ``latency_p99_ms``, ``accuracy`` (of the candidate),
+    ``accuracy_drop`` (baseline accuracy minus candidate accuracy in the same step) or
+    ``latency_increase_ms`` (the candidate's median latency minus the baseline's in the same
+    step). The last two judge the candidate against the baseline measured under the same load:
+    on a busy machine every round trip is slower, the baseline's too, and a fixed latency limit
+    would measure the machine, not the candidate.
     """
 
     metric: str
@@ -65,6 +75,9 @@ class Condition:
         """The metric's value for the candidate (nan when it cannot be measured)."""
         if self.metric == "accuracy_drop":
             return math.nan if baseline is None else baseline.accuracy - candidate.accuracy
+        if self.metric == "latency_increase_ms":
+            return math.nan if baseline is None else \
+                candidate.latency_p50_ms - baseline.latency_p50_ms
         return float(getattr(candidate, self.metric))
 
     def holds(self, value: float) -> bool:
@@ -76,6 +89,15 @@ class Condition:
     def __str__(self) -> str:
         bound = f"<= {self.at_most:g}" if self.at_most is not None else f">= {self.at_least:g}"
         return f"{self.metric} {bound}"
+
+
+def check_failure_limit(failure_limit: int) -> int:
+    """Validate a failure limit (failed steps tolerated): a whole number >= 0, not a bool."""
+    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, np.integer)) \
+            or failure_limit < 0:
+        raise ValueError(f"failure_limit must be a whole number >= 0 (failed steps tolerated), "
+                         f"got {failure_limit!r}.")
+    return int(failure_limit)
 
 
 @dataclass(frozen=True)
@@ -95,9 +117,7 @@ class Analysis:
         object.__setattr__(self, "conditions", tuple(self.conditions))
         if not self.conditions:
             raise ValueError("an analysis needs at least one condition.")
-        if int(self.failure_limit) != self.failure_limit or self.failure_limit < 0:
-            raise ValueError(f"failure_limit must be a whole number >= 0, got "
-                             f"{self.failure_limit}.")
+        check_failure_limit(self.failure_limit)
 
     def measure(self, candidate: traffic.Metrics,
                 baseline: traffic.Metrics | None) -> tuple[bool, str]:
@@ -139,9 +159,9 @@ class Timeline:
         One row per step, one column per version: the share of users each version answered.
     metrics
         One row per (step, version) with the :class:`labsupport.traffic.Metrics` fields, a
-        ``phase`` column (``live``, ``smoke`` or ``shadow``) and the step's ``minute``.
+        ``phase`` column (``live``, ``smoke`` or ``shadow``) and the ``minute`` the step ends.
     decisions
-        Every decision, in order, with its reason.
+        Every decision, in order, with its reason, stamped with the end of the step it judged.
     exposed
         Distinct users each version answered over the rollout (smoke and shadow excluded).
     outcome
@@ -176,24 +196,60 @@ class Timeline:
             self.metrics.index.get_level_values("version") else 0
 
     @property
-    def excess_bad(self) -> float:
-        """Bad responses the candidate served beyond what the baseline's bad rate predicts.
+    def minutes(self) -> float:
+        """Length of the rollout: the end of its last step."""
+        return float(len(self.weights) * self.step_minutes)
+
+    def excess_bad_until(self, horizon_minutes: float) -> float:
+        """Bad responses the candidate serves, beyond the baseline's bad rate, up to a horizon.
 
         The baseline's rate is its share of bad responses over its own live steps; ordinary
-        mistakes every model makes are not a rollout's risk, the extra ones are.
+        mistakes every model makes are not a rollout's risk, the extra ones are. The rollout's
+        own steps are counted as served. A promoted candidate goes on answering everyone after
+        the rollout ends, so its excess in its last step (at 100 %) is counted again for every
+        step left until ``horizon_minutes`` (measured from the start of the rollout, at least
+        the rollout's length): promoting a bad model costs until the horizon, not until the
+        promotion. A candidate rolled back, aborted or never promoted serves nobody afterwards.
         """
+        if isinstance(horizon_minutes, bool) or not isinstance(horizon_minutes, (int, float)) \
+                or not self.minutes <= horizon_minutes < math.inf:
+            raise ValueError(f"horizon_minutes must be a finite number of minutes at least the "
+                             f"rollout's length ({self.minutes:g}), got {horizon_minutes!r}.")
         if self.candidate not in self.metrics.index.get_level_values("version"):
             return 0.0
         base = self.live(self.baseline)
         rate = base["bad"].sum() / base["requests"].sum() if base["requests"].sum() else 0.0
         mine = self.live(self.candidate)
-        return float(mine["bad"].sum() - rate * mine["requests"].sum())
+        excess = float(mine["bad"].sum() - rate * mine["requests"].sum())
+        if self.outcome == "promoted":
+            last = mine.iloc[-1]
+            remaining = (horizon_minutes - self.minutes) / self.step_minutes
+            excess += remaining * float(last["bad"] - rate * last["requests"])
+        return excess
 
     @property
     def minutes_to_full(self) -> float:
-        """Minutes until the candidate answered every user (``nan`` if it never did)."""
+        """Minute the candidate starts answering every user (``nan`` if it never does).
+
+        The end of the last step before its first step at 100 %, when the decision to go to
+        everyone is taken (the same minute as that decision in :attr:`decisions`).
+        """
         full = self.weights.index[self.weights[self.candidate] >= 1.0]
         return math.nan if full.empty else float(full[0] * self.step_minutes)
+
+    @property
+    def rollback_minutes(self) -> float:
+        """Minutes from a rollback decision until the candidate answers no user (``nan`` if none).
+
+        Zero for blue-green's switch back and the canary's rollback alike: both route every
+        user back to the baseline from the next step on.
+        """
+        decision = next((d for d in self.decisions if d.action in ROLLBACKS), None)
+        if decision is None:
+            return math.nan
+        weights = self.weights
+        after = weights.index[(weights.index > decision.step) & (weights[self.candidate] == 0)]
+        return math.nan if after.empty else float(after[0] * self.step_minutes - decision.minute)
 
     @property
     def minutes_exposed(self) -> float:
@@ -245,10 +301,10 @@ class _Recorder:
 
     def _row(self, name: str, metrics: traffic.Metrics, phase: str) -> None:
         self.rows.append({"step": self.step, "version": name, "phase": phase,
-                          "minute": self.step * self.minutes, **metrics.as_dict()})
+                          "minute": (self.step + 1) * self.minutes, **metrics.as_dict()})
 
     def decide(self, action: str, reason: str) -> None:
-        """Log a decision taken after the last recorded step."""
+        """Log a decision taken at the end of the last recorded step."""
         self.decisions.append(Decision(max(self.step - 1, 0), self.step * self.minutes,
                                        action, reason))
 
@@ -276,6 +332,9 @@ def _check_pair(target: Target, baseline: str, candidate: str) -> None:
     for name in (baseline, candidate):
         target.health(name)  # raises ValueError for an unknown version
 
+
+#: Decisions that send every user back to the baseline.
+ROLLBACKS = ("rollback", "switch back")
 
 DEFAULT_ANALYSIS = Analysis((Condition("error_rate", at_most=0.02),
                              Condition("latency_p99_ms", at_most=250.0),
@@ -364,52 +423,62 @@ def check_schedule(schedule: Sequence[float]) -> tuple[float, ...]:
 class Canary:
     """Canary: raise the candidate's share step by step, analysing each step (lesson 06).
 
-    At every step below 1.0 the analysis judges the candidate against the baseline's metrics in
-    the same step; failures beyond the analysis's ``failure_limit`` send every user back to the
-    baseline at once. Passing the last analysed step moves to 1.0 (promotion).
+    Step 0 is the schedule's first share: the analysis compares the candidate with the baseline
+    in the same step, so no step of the baseline alone comes first. At every step below 1.0 the
+    analysis judges the candidate against the baseline's metrics in the same step; failures
+    beyond the analysis's ``failure_limit`` send every user back to the baseline at once.
+    Passing the last analysed step moves to 1.0 (promotion, decided at the end of that step).
+
+    Users are split by the hash salted with :meth:`salt_for`: ``salt`` when given, else one
+    salt per release (``"canary:<candidate>"``), so the canary of each new version reaches
+    another set of users, and keeps them (sticky) for the whole rollout.
     """
 
     schedule: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
     analysis: Analysis = DEFAULT_ANALYSIS
     requests_per_step: int = 2000
     step_minutes: float = 10.0
-    salt: str = "canary"
+    salt: str | None = None
     name = "canary"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedule", check_schedule(self.schedule))
         _check_steps(self.requests_per_step, self.step_minutes)
+        if self.salt is not None and (not isinstance(self.salt, str) or not self.salt):
+            raise ValueError(f"salt must be a non-empty string (or None: one per release), got "
+                             f"{self.salt!r}.")
+
+    def salt_for(self, candidate: str) -> str:
+        """The hash salt of this canary's rollout of ``candidate``."""
+        return self.salt if self.salt is not None else f"canary:{candidate}"
 
     def run(self, target: Target, baseline: str, candidate: str,
             rng: np.random.Generator) -> Timeline:
         """Run the canary on ``target``; return its :class:`Timeline`."""
         _check_pair(target, baseline, candidate)
         log = _Recorder(self.name, baseline, candidate, self.step_minutes)
-        log.record(target.serve({baseline: 1.0}, self.requests_per_step, rng, salt=self.salt),
-                   {baseline: 1.0})
+        salt = self.salt_for(candidate)
         failures = 0
-        for share in self.schedule:
-            weights = {baseline: 1.0 - share, candidate: share} if share < 1 else \
-                {candidate: 1.0}
-            found = log.record(target.serve(weights, self.requests_per_step, rng,
-                                            salt=self.salt), weights)
-            if share >= 1.0:
-                log.decide("promote", f"every analysed step passed; {candidate} answers "
-                                      "everyone")
-                return log.timeline("promoted")
+        for share in self.schedule[:-1]:
+            weights = {baseline: 1.0 - share, candidate: share}
+            found = log.record(target.serve(weights, self.requests_per_step, rng, salt=salt),
+                               weights)
             passed, reason = self.analysis.measure(found[candidate], found[baseline])
             failures += not passed
             if failures > self.analysis.failure_limit:
                 log.decide("rollback", f"at {share:.0%}: {reason} (failure {failures} > "
                                        f"limit {self.analysis.failure_limit})")
                 log.record(target.serve({baseline: 1.0}, self.requests_per_step, rng,
-                                        salt=self.salt), {baseline: 1.0})
+                                        salt=salt), {baseline: 1.0})
                 return log.timeline("rolled back")
             log.decide("continue" if passed else "hold",
                        f"at {share:.0%}: {reason}" +
                        ("" if passed else f" (failure {failures} of limit "
                                           f"{self.analysis.failure_limit})"))
-        raise AssertionError("unreachable: the schedule ends at 1.0")
+        log.decide("promote", f"every analysed step passed; {candidate} answers everyone")
+        log.record(target.serve({candidate: 1.0}, self.requests_per_step, rng, salt=salt),
+                   {candidate: 1.0})
+        return log.timeline("promoted")
 
 
 @dataclass(frozen=True)
@@ -549,10 +618,7 @@ def _check_rates(error_rate: float, max_error_rate: float) -> None:
 
 def _rolled_back(step_failures: Sequence[float], failure_limit: int) -> float:
     """P(more than ``failure_limit`` of independent steps fail), each with its probability."""
-    if isinstance(failure_limit, bool) or not isinstance(failure_limit, (int, np.integer)) \
-            or failure_limit < 0:
-        raise ValueError(f"failure_limit must be a whole number >= 0 (failed steps tolerated), "
-                         f"got {failure_limit!r}.")
+    failure_limit = check_failure_limit(failure_limit)
     distribution = np.array([1.0])  # P(k failures so far): a Poisson binomial
     for q in step_failures:
         distribution = np.convolve(distribution, [1 - q, q])
@@ -668,19 +734,39 @@ def promote_through(gates: Sequence[Gate], baseline: str, candidate: str,
     return Promotion(reached, "promoted to every environment", timelines)
 
 
-def risk_table(timelines: Mapping[str, Timeline]) -> pd.DataFrame:
-    """The strategy table, measured: one row per named timeline (lesson 06)."""
+def risk_table(timelines: Mapping[str, Timeline], horizon_minutes: float) -> pd.DataFrame:
+    """The strategy table, measured: one row per named timeline (lesson 06).
+
+    Excess bad responses are counted to ``horizon_minutes`` (:meth:`Timeline.excess_bad_until`),
+    the same horizon for every row, so a promoted bad candidate pays for the users it keeps
+    serving.
+    """
     rows = {}
     for label, timeline in timelines.items():
-        decisions = [d for d in timeline.decisions if d.action in ("rollback", "switch back")]
+        delay = timeline.rollback_minutes
         rows[label] = {"strategy": timeline.strategy, "outcome": timeline.outcome,
                        "bad responses served": timeline.bad_served,
-                       "excess bad responses": round(timeline.excess_bad, 1),
+                       "excess bad responses": round(timeline.excess_bad_until(horizon_minutes),
+                                                     1),
                        "users exposed to candidate": timeline.exposed[timeline.candidate],
                        "minutes to full rollout": timeline.minutes_to_full,
                        "minutes candidate served before rollback": timeline.minutes_exposed,
-                       "rollback": ("instant (next step)" if decisions else "—")}
+                       "rollback": ("—" if math.isnan(delay) else
+                                    f"instant: every user back {delay:g} min after deciding")}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def outcome_shares(timelines: Sequence[Timeline]) -> pd.Series:
+    """Share of each outcome over repeated rollouts (lesson 06).
+
+    One rollout is one story; the share of rollbacks (or promotions) over many is the risk.
+    Every outcome a strategy can end with is listed, with 0 when it did not occur.
+    """
+    outcomes = [timeline.outcome for timeline in timelines]
+    if not outcomes:
+        raise ValueError("no timelines: run the rollout at least once.")
+    return pd.Series({outcome: outcomes.count(outcome) / len(outcomes) for outcome in OUTCOMES},
+                     name=f"share of {len(outcomes)} rollouts")
 
 
 def geometric_schedule(first_share: float, n_steps: int) -> tuple[float, ...]:
@@ -696,20 +782,29 @@ def geometric_schedule(first_share: float, n_steps: int) -> tuple[float, ...]:
     return check_schedule(tuple(float(s) for s in shares))
 
 
-def shadow_requests_needed(disagreement: float, margin: float, alpha: float = 0.05,
-                           power: float = 0.8) -> int:
-    """Mirrored labelled requests needed to detect an accuracy gain of ``margin`` (lesson 06).
+def shadow_requests_needed(disagreement: float, gain: float, margin: float = 0.0,
+                           alpha: float = 0.05, power: float = 0.8) -> int:
+    """Mirrored labelled requests a shadow needs to be promoted over a margin (lesson 06).
+
+    The rule is ``ImprovementRule(margin, z=z_{1 - alpha})``: promote when the measured gain
+    is ``z_{1 - alpha}`` standard errors above ``margin`` (a one-sided test of "the gain is at
+    most ``margin``" at level ``alpha``). This returns the requests at which a shadow whose true
+    accuracy gain is ``gain`` (above ``margin``) is promoted with probability ``power``.
 
     The shadow and the primary answer the same requests, so the per-request difference of
     correctness is 0 except where they disagree: its variance is at most ``disagreement``.
-    A two-sided z-test at ``alpha`` with ``power`` needs
-    ``n = (z_{1 - alpha/2} + z_power)^2 * disagreement / margin^2`` requests.
+    So ``n = (z_{1 - alpha} + z_power)^2 * disagreement / (gain - margin)^2``.
     """
-    if not 0 < disagreement <= 1 or margin <= 0:
-        raise ValueError(f"need 0 < disagreement <= 1 and margin > 0, got {disagreement}, "
-                         f"{margin}.")
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    return math.ceil(z ** 2 * disagreement / margin ** 2)
+    for value, name in ((alpha, "alpha"), (power, "power")):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}.")
+    if not 0 < disagreement <= 1 or not gain > margin or not abs(gain) <= disagreement:
+        raise ValueError(f"need 0 < disagreement <= 1, |gain| <= disagreement (a gain comes "
+                         f"from requests where the two disagree) and gain > margin (a shadow "
+                         f"no better than the margin is never to be promoted), got "
+                         f"disagreement={disagreement}, gain={gain}, margin={margin}.")
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)
+    return math.ceil(z ** 2 * disagreement / (gain - margin) ** 2)
 
 
 def build(strategy: str, *, first_share: float = 0.05, n_steps: int = 5,
@@ -729,3 +824,5 @@ def build(strategy: str, *, first_share: float = 0.05, n_steps: int = 5,
 
 
 STRATEGIES = ("blue-green", "canary", "shadow", "A/B")
+#: How a rollout can end.
+OUTCOMES = ("promoted", "rolled back", "aborted", "not promoted", "experiment complete")

@@ -40,16 +40,28 @@ from starlette.routing import Route
 from labsupport import assignment, traffic
 
 
-def model_app(version: traffic.Version, seed: int = 0) -> Starlette:
+def model_app(version: traffic.Version, seed: int = 0,
+              population: traffic.Population | None = None) -> Starlette:
     """The HTTP server of one model version: ``/health`` and ``/predict``.
+
+    With ``population``, the server predicts once on the users' inputs when it starts and
+    answers a request that names a known ``user_id`` from those answers, as the simulator does
+    (:class:`labsupport.traffic.Simulator`): the time a prediction takes is then the version's
+    latency model, not how busy the machine's processors are, which would slow a larger model
+    far more on a loaded machine than its latency model says. Other requests are predicted
+    from their ``features``.
 
     Each ``/predict`` draws, from a generator seeded with ``seed``, a latency from the version's
     model (log-normal: ``latency_ms * exp(latency_spread * z)``, as the simulator draws it) and
     whether it fails (``error_rate``). The answer, or the HTTP 500, is sent once that latency has
     passed since the request arrived (an ``asyncio.sleep`` for what the prediction left of it),
-    so the version's latency model is what a client measures, plus the network's share.
+    so the version's latency model is what a client measures, plus the network's share. The
+    prediction runs in a worker thread, so requests in flight at once do not wait for each
+    other's predictions.
     """
     draws = np.random.default_rng(seed)
+    known: dict[object, int] = {} if population is None else dict(zip(
+        population.user_ids.tolist(), np.asarray(version.model.predict(population.X)).tolist()))
 
     async def health(_request: Request) -> JSONResponse:
         status = 200 if version.healthy else 503
@@ -64,9 +76,14 @@ def model_app(version: traffic.Version, seed: int = 0) -> Starlette:
         if draws.random() < version.error_rate:
             answer = JSONResponse({"version": version.name, "error": "internal error"},
                                   status_code=500)
+        elif body.get("user_id") in known:
+            answer = JSONResponse({"version": version.name,
+                                   "prediction": int(known[body["user_id"]])})
         else:
             row = np.asarray(body["features"], dtype=float).reshape(1, -1)
-            label = int(np.asarray(version.model.predict(row))[0])
+            # In a worker thread: a prediction run on the event loop would hold every other
+            # request to this server until it is done, and they would queue one behind another.
+            label = int(np.asarray((await asyncio.to_thread(version.model.predict, row)))[0])
             answer = JSONResponse({"version": version.name, "prediction": label})
         await asyncio.sleep(max(0.0, latency_s - (time.perf_counter() - arrived)))
         return answer
@@ -179,8 +196,8 @@ class Cluster:
         stack = contextlib.ExitStack()
         try:
             for index, (name, version) in enumerate(self.versions.items()):
-                self.urls[name] = stack.enter_context(running(model_app(version,
-                                                                        self.seed + index)))
+                self.urls[name] = stack.enter_context(running(model_app(
+                    version, self.seed + index, self.population)))
             self.router_url = stack.enter_context(running(router_app(self.urls)))
             self._client = stack.enter_context(httpx.Client(timeout=10.0))
         except BaseException:

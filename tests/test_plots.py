@@ -177,15 +177,18 @@ def test_redraw_traffic_share_moves_its_one_line(ax, timelines):
     promoted, rolled_back = timelines
     assert plots.redraw_traffic_share(ax, promoted) is ax
     line, = ax.get_lines()
-    assert line.get_ydata().tolist() == [0, 10, 50, 100, 100]
+    assert line.get_ydata().tolist() == [10, 50, 100, 100]
+    # step k spans minutes [10k, 10k + 10]: 100 % from minutes_to_full, the promote decision's
+    assert line.get_xdata().tolist() == [0, 10, 20, 30]
+    assert promoted.minutes_to_full == 20 == promoted.decisions[-1].minute
     plots.redraw_traffic_share(ax, rolled_back)
     assert list(ax.get_lines()) == [line], "the second call must reuse the line"
-    assert line.get_ydata().tolist() == [0, 10, 0, 0]
+    assert line.get_ydata().tolist() == [10, 0, 0]
     assert ax.get_legend().get_texts()[0].get_text() == "canary"
     assert plots.rollout_outcome(ax).get_text() == "rolled back"
     assert [text.get_text() for text in ax.texts] == ["rolled back"], "one outcome text, moved"
     assert ax.get_ylabel() == "users on bad (%)"
-    assert ax.get_xlim()[1] == pytest.approx(1.04 * 30)
+    assert ax.get_xlim()[1] == pytest.approx(1.04 * 20)
     plots.redraw_traffic_share(ax, rolled_back, minutes=90)
     assert ax.get_xlim()[1] == pytest.approx(1.04 * 90)
 
@@ -200,6 +203,8 @@ def test_redraw_rollout_metric_keeps_two_lines_and_grid_limits(ax, timelines):
     baseline, candidate = lines
     assert candidate.get_ydata().tolist() == rolled_back.live("bad")["accuracy"].tolist()
     assert baseline.get_xdata().tolist() == rolled_back.live("v1")["minute"].tolist()
+    # a metric is drawn at the end of its step, when it is known and the rollback is decided
+    assert candidate.get_xdata().tolist() == [10.0] == [rolled_back.decisions[-1].minute]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["v1", "bad"]
     low, high = ax.get_ylim()
     assert low <= candidate.get_ydata().min() and high >= baseline.get_ydata().max()

@@ -151,13 +151,13 @@ def test_canary_promotes_the_good_and_rolls_back_the_bad_at_once():
     rng = np.random.default_rng(0)
     good = rollout.Canary().run(simulator, "v1", "good", rng)
     assert good.outcome == "promoted"
-    assert good.weights["good"].tolist() == [0.0, 0.05, 0.1, 0.25, 0.5, 1.0]
+    assert good.weights["good"].tolist() == [0.05, 0.1, 0.25, 0.5, 1.0]
     assert [d.action for d in good.decisions] == ["continue"] * 4 + ["promote"]
     wrong = rollout.Canary().run(simulator, "v1", "wrong", rng)
     assert wrong.outcome == "rolled back"
     assert wrong.decisions[-1].action == "rollback" and "accuracy_drop" in \
         wrong.decisions[-1].reason
-    assert wrong.weights["wrong"].tolist() == [0.0, 0.05, 0.0]
+    assert wrong.weights["wrong"].tolist() == [0.05, 0.0]
     assert 0 < wrong.exposed["wrong"] < 0.1 * 5000
     assert wrong.bad_served == wrong.live("wrong")["requests"].sum()
 
@@ -254,12 +254,149 @@ def test_unknown_versions_and_empty_steps_are_explained():
         rollout.Condition("error_rate")
 
 
-def test_shadow_sample_size_matches_statsmodels():
+@pytest.mark.parametrize("disagreement, gain, margin", [(0.06, 0.02, 0.0), (0.1, 0.032, 0.02),
+                                                      (0.2, 0.0, -0.01)])
+def test_shadow_sample_size_matches_statsmodels(disagreement, gain, margin):
     from statsmodels.stats.power import NormalIndPower  # pylint: disable=import-outside-toplevel
-    n = rollout.shadow_requests_needed(0.06, 0.02)
-    exact = NormalIndPower().solve_power(effect_size=0.02 / math.sqrt(0.06), alpha=0.05,
-                                         power=0.8, ratio=0)
+    n = rollout.shadow_requests_needed(disagreement, gain, margin)
+    # one-sample (ratio=0), one-sided ("larger") z-test of the gain against the margin
+    exact = NormalIndPower().solve_power(effect_size=(gain - margin) / math.sqrt(disagreement),
+                                         alpha=0.05, power=0.8, ratio=0, alternative="larger")
     assert n == math.ceil(exact)
+
+
+def test_shadow_sample_size_gives_its_power_to_the_rule_it_serves():
+    # Paired correctness: the shadow is right and the primary wrong on a share (d + gain) / 2
+    # of the requests, the reverse on (d - gain) / 2. At the requests the function asks for,
+    # ImprovementRule(margin, z=z_0.95) must promote in 80 % of shadows (the exact binomial
+    # range of 2,000 simulated shadows), and against a margin of 0 it needs far fewer.
+    disagreement, gain, margin = 0.1, 0.035, 0.02
+    n = rollout.shadow_requests_needed(disagreement, gain, margin)
+    assert n > 4 * rollout.shadow_requests_needed(disagreement, gain)
+    rule = rollout.ImprovementRule(margin, z=stats.norm.ppf(0.95))
+    rng = np.random.default_rng(11)
+    runs = 2000
+    kind = rng.choice(3, size=(runs, n), p=[(disagreement + gain) / 2,
+                                            (disagreement - gain) / 2, 1 - disagreement])
+    promoted = sum(rule.decide(row != 0, row != 1)[0] for row in kind)
+    # The function bounds the variance by d; the true one is d - gain^2, so at its n the power
+    # is a little above 0.8: the normal approximation with the true variance gives it.
+    power = stats.norm.cdf((gain - margin) * math.sqrt(n / (disagreement - gain ** 2))
+                           - stats.norm.ppf(0.95))
+    assert 0.8 <= power < 0.81
+    low, high = stats.binom.interval(0.999, runs, power)
+    assert low <= promoted <= high, (promoted, power)
+
+
+@pytest.mark.parametrize("arguments", [(0.1, 0.02, 0.02), (0.1, 0.01, 0.02), (0.0, 0.01, 0.0),
+                                       (0.05, 0.1, 0.0), (0.1, 0.03, 0.0, 0.0),
+                                       (0.1, 0.03, 0.0, 0.05, 1.0)])
+def test_shadow_sample_size_refuses_what_cannot_be(arguments):
+    with pytest.raises(ValueError):
+        rollout.shadow_requests_needed(*arguments)
+
+
+def test_canary_salt_is_one_per_release_and_sticky():
+    simulator = _simulator()
+    canary = rollout.Canary(schedule=(0.2, 1.0), analysis=ERRORS_ONLY, requests_per_step=3000)
+    assert canary.salt_for("good") != canary.salt_for("wrong")
+    assert rollout.Canary(salt="release-7").salt_for("good") == "release-7"
+
+    def first_step_users(candidate, seed):
+        """Users the canary's first step (20 %) answered with the candidate."""
+        timeline = canary.run(simulator, "v1", candidate, np.random.default_rng(seed))
+        assert timeline.weights[candidate].iloc[0] == 0.2
+        return frozenset(np.flatnonzero(simulator.route({"v1": 0.8, candidate: 0.2},
+                                                        canary.salt_for(candidate)) == 1))
+
+    good, wrong = first_step_users("good", 0), first_step_users("wrong", 0)
+    assert good == first_step_users("good", 1), "same salt: the same users"
+    assert len(good & wrong) < 0.5 * len(good), "two releases: two (mostly) different user sets"
+    # and the salt the canary served with is that one, at every step
+    served = []
+
+    class Spy:  # pylint: disable=too-few-public-methods
+        """Passes every call to the simulator and keeps the salts."""
+
+        health = simulator.health
+
+        def serve(self, *args, **kwargs):
+            """Serve through the simulator, keeping the salt."""
+            served.append(kwargs["salt"])
+            return simulator.serve(*args, **kwargs)
+
+    canary.run(Spy(), "v1", "good", np.random.default_rng(2))
+    assert set(served) == {"canary:good"}
+    with pytest.raises(ValueError, match="salt"):
+        rollout.Canary(salt="")
+
+
+def test_times_are_step_ends_and_agree_across_log_table_and_weights():
+    simulator = _simulator()
+    rng = np.random.default_rng(8)
+    canary = rollout.Canary(schedule=(0.1, 0.5, 1.0), requests_per_step=500)
+    good = canary.run(simulator, "v1", "good", rng)
+    promote = good.decisions[-1]
+    assert promote.action == "promote" and promote.minute == good.minutes_to_full == 20.0
+    first_full = good.weights.index[good.weights["good"] == 1.0][0]
+    assert math.isclose(first_full * good.step_minutes, good.minutes_to_full)  # when decided
+    assert good.metrics["minute"].tolist() == [10.0, 10.0, 20.0, 20.0, 30.0]
+    assert [d.minute for d in good.decisions] == [(d.step + 1) * 10.0 for d in good.decisions]
+    switch = rollout.BlueGreen(requests_per_step=500).run(simulator, "v1", "good", rng)
+    assert next(d for d in switch.decisions if d.action == "switch").minute == \
+        switch.minutes_to_full == 20.0
+    wrong = canary.run(simulator, "v1", "wrong", rng)
+    assert math.isclose(wrong.rollback_minutes, 0.0) and wrong.minutes == 20.0
+
+
+def test_excess_bad_counts_to_the_horizon_for_a_promoted_candidate():
+    simulator = _simulator()
+    lenient = rollout.Canary(schedule=(0.5, 1.0), analysis=ERRORS_ONLY, requests_per_step=400)
+    wrong = lenient.run(simulator, "v1", "wrong", np.random.default_rng(9))
+    assert wrong.outcome == "promoted"  # errors only: a wrong model passes
+    during = wrong.bad_served  # v1 never errs, so every bad answer is excess
+    assert wrong.excess_bad_until(wrong.minutes) == during
+    full_step = wrong.live("wrong").iloc[-1]["bad"]
+    assert wrong.excess_bad_until(wrong.minutes + 60) == during + 6 * full_step
+    stopped = rollout.Canary(schedule=(0.5, 1.0), requests_per_step=400).run(
+        simulator, "v1", "wrong", np.random.default_rng(9))
+    assert stopped.outcome == "rolled back"
+    assert stopped.excess_bad_until(600) == stopped.excess_bad_until(stopped.minutes)
+    for horizon in (wrong.minutes - 1, math.inf, "60", True):
+        with pytest.raises(ValueError, match="horizon_minutes"):
+            wrong.excess_bad_until(horizon)
+
+
+def test_outcome_shares_count_every_outcome():
+    simulator = _simulator(candidate_errors=0.03)
+    canary = rollout.Canary(schedule=(0.1, 1.0), analysis=ERRORS_ONLY, requests_per_step=500)
+    rng = np.random.default_rng(10)
+    runs = [canary.run(simulator, "v1", "bad", rng) for _ in range(30)]
+    shares = rollout.outcome_shares(runs)
+    assert list(shares.index) == list(rollout.OUTCOMES)
+    assert shares.sum() == pytest.approx(1.0)
+    assert 0 < shares["rolled back"] < 1 and shares["aborted"] == 0
+    with pytest.raises(ValueError, match="no timelines"):
+        rollout.outcome_shares([])
+
+
+def _metrics(p50: float, p99: float) -> traffic.Metrics:
+    return traffic.Metrics(requests=50, users=50, errors=0, error_rate=0.0, latency_p99_ms=p99,
+                           accuracy=0.9, bad=5, latency_p50_ms=p50)
+
+
+def test_latency_is_judged_against_the_baseline_of_the_same_step():
+    # A busy machine adds 300 ms to every round trip: the baseline's own p99 is over a fixed
+    # 150 ms limit, so that limit fails a healthy twin, while the increase over the baseline
+    # passes it and still fails a candidate 100 ms slower than the baseline.
+    fixed = rollout.Analysis((rollout.Condition("latency_p99_ms", at_most=150.0),))
+    relative = rollout.Analysis((rollout.Condition("latency_increase_ms", at_most=50.0),))
+    busy_baseline, healthy, slow = _metrics(330, 600), _metrics(332, 640), _metrics(430, 700)
+    assert not fixed.measure(busy_baseline, None)[0] and not fixed.measure(healthy, None)[0]
+    assert relative.measure(healthy, busy_baseline)[0]
+    passed, reason = relative.measure(slow, busy_baseline)
+    assert not passed and "latency_increase_ms 100 FAILS" in reason
+    assert not relative.measure(healthy, None)[0], "no baseline in the step: cannot judge"
 
 
 def test_geometric_schedule_and_build():
@@ -274,11 +411,13 @@ def test_risk_table_counts_only_the_extra_bad_responses():
     simulator = _simulator()
     rng = np.random.default_rng(6)
     table = rollout.risk_table({"good": rollout.Canary().run(simulator, "v1", "good", rng),
-                                "wrong": rollout.Canary().run(simulator, "v1", "wrong", rng)})
+                                "wrong": rollout.Canary().run(simulator, "v1", "wrong", rng)},
+                               horizon_minutes=60)
     assert table.loc["good", "excess bad responses"] == 0
     assert table.loc["wrong", "excess bad responses"] == table.loc["wrong",
                                                                    "bad responses served"] > 0
-    assert table.loc["good", "minutes to full rollout"] == 50.0
+    assert table.loc["good", "minutes to full rollout"] == 40.0
+    assert table.loc["wrong", "rollback"] == "instant: every user back 0 min after deciding"
 
 
 def test_lesson_07_rebuilds_lesson_06s_ab_experiment_with_the_library_defaults():

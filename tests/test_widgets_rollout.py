@@ -20,10 +20,10 @@ def simulator():
 def test_schedule_sliders_change_the_canary_steps(simulator):
     explorer = rollout_widgets.RolloutExplorer(simulator, "v1", CANDIDATES, seed=1)
     assert explorer.timeline.strategy == "canary"
-    assert explorer.timeline.weights["v2"].iloc[1] == pytest.approx(0.05)
+    assert explorer.timeline.weights["v2"].iloc[0] == pytest.approx(0.05)
     explorer.first_share.value = 0.2
     explorer.n_steps.value = 3
-    assert explorer.timeline.weights["v2"].tolist()[1:] == pytest.approx([0.2, 0.447, 1.0])
+    assert explorer.timeline.weights["v2"].tolist() == pytest.approx([0.2, 0.447, 1.0])
     assert explorer.output.outputs, "the output area was not drawn"
 
 
@@ -36,6 +36,43 @@ def test_broken_candidate_is_rolled_back_and_users_affected_shown(simulator):
     assert "rollback" in explorer.table["action"].tolist()
     explorer.strategy.value = "shadow"
     assert explorer.timeline.exposed["v2-broken"] == 0
+
+
+def test_seed_and_runs_show_the_risk_not_one_story(simulator):
+    explorer = rollout_widgets.RolloutExplorer(simulator, "v1", CANDIDATES, seed=1, n_runs=1,
+                                               requests_per_step=1000)
+    explorer.candidate.value = "subtle"
+    explorer.max_accuracy_drop.value = 0.04
+    stories = set()
+    for seed in range(12):
+        explorer.seed.value = seed
+        assert explorer.shares[explorer.timeline.outcome] == 1.0  # one run: its own outcome
+        stories.add(explorer.timeline.outcome)
+    assert stories == {"promoted", "rolled back"}, "the same canary ends both ways"
+    explorer.n_runs.value = 20
+    runs = [rollout.build("canary", requests_per_step=1000, analysis=explorer.analysis()).run(
+        simulator, "v1", "v2-segment", rng) for rng in [np.random.default_rng(11)] * 20]
+    assert explorer.shares.equals(rollout.outcome_shares(runs))
+    assert 0 < explorer.shares["rolled back"] < 1
+    assert f"Over 20 rollouts: promoted {explorer.shares['promoted']:.0%}" in explorer.summary()
+
+
+def test_threshold_controls_set_the_analysis(simulator):
+    explorer = rollout_widgets.RolloutExplorer(simulator, "v1", CANDIDATES, seed=2, n_runs=5)
+    assert explorer.analysis() == rollout.DEFAULT_ANALYSIS
+    explorer.candidate.value = "broken"
+    assert explorer.shares["rolled back"] == 1.0
+    explorer.max_error_rate.value = 0.1  # 6 % errors now pass; its p99 latency does not
+    assert explorer.shares["rolled back"] == 1.0
+    assert "latency_p99_ms" in explorer.table["reason"].iloc[-1]
+    explorer.max_latency_p99_ms.value = 500.0  # only the error rate's noise is left
+    assert explorer.shares["promoted"] > 0
+    explorer.failure_limit.value = 4  # four analysed steps, four failures tolerated
+    assert explorer.analysis().failure_limit == 4
+    assert explorer.shares["promoted"] == 1.0
+    explorer.max_error_rate.value = 0.0  # every step with a single error fails ...
+    explorer.failure_limit.value = 0  # ... and none is tolerated
+    assert explorer.shares["rolled back"] == 1.0
 
 
 def test_split_slider_moves_the_ab_share(simulator):
