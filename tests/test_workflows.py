@@ -233,9 +233,9 @@ def test_actionlint_accepts_names_and_a_time_zone_and_rejects_seven():
     def workflow(entry):
         return ("on:\n  schedule:\n" + entry + "jobs:\n  t:\n    runs-on: ubuntu-latest\n"
                 "    steps:\n      - run: echo\n")
-    assert workflows.lint(workflow("    - cron: '15 6 * * MON'\n")) == ()
-    assert workflows.lint(workflow("    - cron: '15 6 * * 1'\n"
-                                   "      timezone: Europe/Berlin\n")) == ()
+    assert not workflows.lint(workflow("    - cron: '15 6 * * MON'\n"))
+    assert not workflows.lint(workflow("    - cron: '15 6 * * 1'\n"
+                                       "      timezone: Europe/Berlin\n"))
     assert [m.kind for m in workflows.lint(workflow("    - cron: '15 6 * * 7'\n"))] == ["events"]
 
 
