@@ -388,7 +388,9 @@ def paired_comparison(y_true: Sequence, baseline_pred: Sequence, candidate_pred:
     margin
         The largest drop in accuracy accepted even if real, in [0, 1) (0.02: two points).
     alpha
-        The largest chance of failing a candidate whose true drop is exactly ``margin``.
+        The test's nominal size: its chance of failing a candidate whose true drop is exactly
+        ``margin`` when many rows are discordant. With few discordant rows the exact chance can
+        be above it (:func:`gate_failure_probability` computes it; lesson 05 shows both).
 
     Returns
     -------

