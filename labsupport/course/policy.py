@@ -35,9 +35,9 @@ points people gave on the review page, :mod:`labsupport.course.review`); an over
 written question too. A written answer nobody has scored yet is pending, never a zero; a
 ``missing`` hand-in's written answers are 0 (there is nothing to review). A hand-in's time is
 the roster's ``submitted`` column when it has one, else what the download says (Canvas's late
-flag, the file's time from the zip, :mod:`labsupport.course.layouts`). A hand-in Canvas marked late whose time does
-not show it (a file time lost on the way) counts as one day late, unless the student has an
-extension (Canvas's flag knows only the course's due date).
+flag, the file's time from the zip, :mod:`labsupport.course.layouts`). A hand-in Canvas marked
+late whose time does not show it (a file time lost on the way) counts as one day late, unless
+the student has an extension (Canvas's flag knows only the course's due date).
 """
 
 from __future__ import annotations
