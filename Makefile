@@ -127,6 +127,12 @@ site: $(STAMP)
 	$(BIN)/sphinx-build -b html -n -W --keep-going -q docs $(SITE_DIR)
 	@echo "The site is in $(SITE_DIR)/index.html"
 
+# The executed site in Chromium: lessons 06 and 07's widgets drawn from saved state, every lesson's
+# figures, no request outside the site, screenshots in artifacts/screenshots/site. `make test`
+# runs the same file on a build with execution off (the lessons take minutes to execute).
+site-test: site browser-deps
+	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py -q --timeout=$(TEST_TIMEOUT)
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
