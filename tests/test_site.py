@@ -27,6 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from tests import browser_support as bs
 from tests.notebook_files import ROOT
@@ -132,6 +133,30 @@ def test_a_vendored_tarball_that_does_not_match_its_pin_is_refused(tmp_path):
     with pytest.raises(labsite.VendorError, match="does not match the pinned integrity"):
         labsite.fetch_tarball("pkg", "1.0.0", "sha512-AAAA", tmp_path)
     assert not tarball.exists()
+
+
+def _steps(workflow_file: str) -> tuple[dict[str, list[dict]], dict]:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / workflow_file).read_text())
+    return {name: job.get("steps", []) for name, job in workflow["jobs"].items()}, workflow
+
+
+def test_pages_workflow_checks_and_publishes_the_site_from_main():
+    jobs, workflow = _steps("pages.yml")
+    assert workflow[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads `on:` as True
+    assert any(step.get("run") == "make site-test" for step in jobs["build"])
+    upload = next(s for s in jobs["build"] if "upload-pages-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"] == "build/site"
+    assert [s["uses"].split("@")[0] for s in jobs["deploy"]] == ["actions/deploy-pages"]
+    assert workflow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+def test_ci_uploads_the_built_site_on_pull_requests():
+    jobs, workflow = _steps("ci.yml")
+    site_job = workflow["jobs"]["site"]
+    assert "pull_request" in site_job["if"]
+    assert any(step.get("run") == "make site-test" for step in jobs["site"])
+    upload = next(s for s in jobs["site"] if "upload-artifact" in s.get("uses", ""))
+    assert "build/site/" in upload["with"]["path"]
 
 
 # --- in the browser ------------------------------------------------------------------------------
