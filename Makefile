@@ -37,6 +37,7 @@ help:
 	@echo "make test   set up .venv if needed, then run every check CI runs"
 	@echo "make quick  while editing: lint, unit tests, and the lesson notebooks changed since main"
 	@echo "make site   build the course site (the lessons executed, and the manual) into $(SITE_DIR)"
+	@echo "make demo LESSON=06  a lesson's widgets as a Voila dashboard, for projecting in class"
 	@echo "make bench  time the notebook suite (and later benchmarks) against in-run baselines"
 	@echo "make clean  remove .venv and caches"
 
@@ -128,10 +129,26 @@ site: $(STAMP)
 	@echo "The site is in $(SITE_DIR)/index.html"
 
 # The executed site in Chromium: lessons 06 and 07's widgets drawn from saved state, every lesson's
-# figures, no request outside the site, screenshots in artifacts/screenshots/site. `make test`
-# runs the same file on a build with execution off (the lessons take minutes to execute).
+# figures, no request outside the site; and `make demo LESSON=06` opened, a slider moved.
+# Screenshots in artifacts/screenshots/site. `make test` runs tests/test_site.py on a build with
+# execution off (executing the lessons takes minutes; the demo runs lesson 06 whole).
 site-test: site browser-deps
-	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py -q --timeout=$(TEST_TIMEOUT)
+	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py tests/test_demo.py -q --timeout=$(TEST_TIMEOUT)
+
+# Voilà: one lesson's widgets as a dashboard for projecting in class, code cells hidden; the
+# kernel runs the whole notebook first (a minute or two for lesson 06). Quit with Ctrl-C.
+LESSON    ?=
+DEMO_PORT ?= 8866
+
+demo: $(STAMP)
+	@notebook="$$(ls notebooks/$(LESSON)_*.ipynb 2>/dev/null | head -n 1)"; \
+	if [ -z "$(LESSON)" ] || [ -z "$$notebook" ]; then \
+		echo "usage: make demo LESSON=NN, one of: $$(ls notebooks | grep -o '^[0-9][0-9]' | xargs)"; \
+		exit 2; \
+	fi; \
+	echo "Serving $$notebook as a dashboard on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"; \
+	exec $(BIN)/voila "$$notebook" --no-browser --Voila.ip=127.0.0.1 --port=$(DEMO_PORT) \
+		--strip_sources=True --show_tracebacks=True
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
