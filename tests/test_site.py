@@ -225,16 +225,16 @@ def _visit(context, base: str, page_name: str, timeout: float = 60.0) -> Visit:
         page.goto(base + page_name, wait_until="load")
         page.evaluate(_TYPESET)
         page.wait_for_function(_SETTLED)
-        page.wait_for_timeout(300)  # fonts asked for by the last typesetting
         visit.state = page.evaluate(_INSPECT)
-        for selector in (".widget-subarea", ".cell_output img"):  # a widget, else a figure
-            if page.locator(selector).count():
-                page.locator(selector).first.scroll_into_view_if_needed()
-                break
-        visit.screenshot = SCREENSHOTS / (page_name.replace("/", "-").removesuffix(".html")
-                                          + ".png")
-        visit.screenshot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(visit.screenshot))
+        if page_name.startswith("lessons/") or page_name == "index.html":  # the manual: text only
+            for selector in (".widget-subarea", ".cell_output img"):  # a widget, else a figure
+                if page.locator(selector).count():
+                    page.locator(selector).first.scroll_into_view_if_needed()
+                    break
+            visit.screenshot = SCREENSHOTS / (page_name.replace("/", "-").removesuffix(".html")
+                                              + ".png")
+            visit.screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(visit.screenshot))
     finally:
         page.close()
     return visit
