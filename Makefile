@@ -121,11 +121,12 @@ quick: $(STAMP)
 # Sphinx + MyST-NB: the lessons executed at build time (jupyter-cache in .cache/jupyter-cache, so a
 # rebuild re-runs only the notebooks whose code changed), widget state saved, the widget manager
 # and MathJax vendored from the npm registry (docs/_ext/labsite.py). -n -W: a broken internal
-# reference fails the build. Open $(SITE_DIR)/index.html in a browser, no server needed.
+# reference fails the build; -a rewrites every page, so each sidebar lists pages added since.
+# Open $(SITE_DIR)/index.html in a browser, no server needed.
 SITE_DIR ?= build/site
 
 site: $(STAMP)
-	$(BIN)/sphinx-build -b html -n -W --keep-going -q docs $(SITE_DIR)
+	$(BIN)/sphinx-build -b html -a -n -W --keep-going -q docs $(SITE_DIR)
 	@echo "The site is in $(SITE_DIR)/index.html"
 
 # The executed site in Chromium: lessons 06 and 07's widgets drawn from saved state, every lesson's
