@@ -30,12 +30,14 @@ NOTEBOOK_TIMEOUT ?= 600
 SUITE_TIMEOUT    ?= 2700
 WORKERS          ?= 2
 
-.PHONY: help setup lab test quick lint pytest hooks bench browser-deps system-deps clean
+.PHONY: help setup lab test quick lint pytest hooks bench site site-test demo browser-deps system-deps clean
 
 help:
 	@echo "make lab    set up .venv if needed, then open JupyterLab on the lessons"
 	@echo "make test   set up .venv if needed, then run every check CI runs"
 	@echo "make quick  while editing: lint, unit tests, and the lesson notebooks changed since main"
+	@echo "make site   build the course site (the lessons executed, and the manual) into $(SITE_DIR)"
+	@echo "make demo LESSON=06  a lesson's widgets as a Voila dashboard, for projecting in class"
 	@echo "make bench  time the notebook suite (and later benchmarks) against in-run baselines"
 	@echo "make clean  remove .venv and caches"
 
@@ -45,7 +47,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "The lab needs Python 3.11; $(PYTHON) is " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	@mkdir -p $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
 	@touch $@
 
@@ -113,6 +115,41 @@ quick: $(STAMP)
 	$(BIN)/python -m pytest tests $$changed $(addprefix --ignore=tests/,$(QUICK_SKIP)) \
 		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) --timeout=$(TEST_TIMEOUT) \
 		-n $(WORKERS) --dist loadgroup -q
+
+# --- the course site -----------------------------------------------------------------------------
+
+# Sphinx + MyST-NB: the lessons executed at build time (jupyter-cache in .cache/jupyter-cache, so a
+# rebuild re-runs only the notebooks whose code changed), widget state saved, the widget manager
+# and MathJax vendored from the npm registry (docs/_ext/labsite.py). -n -W: a broken internal
+# reference fails the build; -a rewrites every page, so each sidebar lists pages added since.
+# Open $(SITE_DIR)/index.html in a browser, no server needed.
+SITE_DIR ?= build/site
+
+site: $(STAMP)
+	$(BIN)/sphinx-build -b html -a -n -W --keep-going -q docs $(SITE_DIR)
+	@echo "The site is in $(SITE_DIR)/index.html"
+
+# The executed site in Chromium: lessons 06 and 07's widgets drawn from saved state, every lesson's
+# figures, no request outside the site; and `make demo LESSON=06` opened, a slider moved.
+# Screenshots in artifacts/screenshots/site. `make test` runs tests/test_site.py on a build with
+# execution off (executing the lessons takes minutes; the demo runs lesson 06 whole).
+site-test: site browser-deps
+	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py tests/test_demo.py -q --timeout=$(TEST_TIMEOUT)
+
+# Voilà: one lesson's widgets as a dashboard for projecting in class, code cells hidden; the
+# kernel runs the whole notebook first (a minute or two for lesson 06). Quit with Ctrl-C.
+LESSON    ?=
+DEMO_PORT ?= 8866
+
+demo: $(STAMP)
+	@notebook="$$(ls notebooks/$(LESSON)_*.ipynb 2>/dev/null | head -n 1)"; \
+	if [ -z "$(LESSON)" ] || [ -z "$$notebook" ]; then \
+		echo "usage: make demo LESSON=NN, one of: $$(ls notebooks | grep -o '^[0-9][0-9]' | xargs)"; \
+		exit 2; \
+	fi; \
+	echo "Serving $$notebook as a dashboard on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"; \
+	exec $(BIN)/voila "$$notebook" --no-browser --Voila.ip=127.0.0.1 --port=$(DEMO_PORT) \
+		--strip_sources=True --show_tracebacks=True
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -11,6 +11,9 @@ output change.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import json
 import os
 import re
@@ -20,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_MANAGER = "@jupyter-widgets/jupyterlab-manager"
@@ -197,6 +202,59 @@ def screenshot_name(path: Path, root: Path) -> str:
     """
     folder = path.parent.relative_to(root).as_posix().replace("/", "-")
     return f"{path.stem}.png" if folder == "notebooks" else f"{folder}-{path.stem}.png"
+
+
+def unavailable(what: str) -> None:
+    """Skip loudly with install advice, or fail when running under CI (CI=true)."""
+    rule = "#" * 90
+    message = f"\n{rule}\n## BROWSER TEST NOT RUN: {what}.\n{INSTALL_ADVICE}\n{rule}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + "\n(CI=true: a missing browser is a failure, not a skip.)",
+                    pytrace=False)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def chromium_context(profile: Path):
+    """A Playwright context of headless Debian Chromium with a fresh profile in ``profile``.
+
+    Calls :func:`unavailable` (skip, or fail under CI) when Chromium or Playwright is missing.
+    """
+    chromium = find_chromium()
+    if chromium is None:
+        unavailable("no Chromium found (/usr/bin/chromium, chromium-browser, google-chrome)")
+    try:
+        from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        unavailable("the playwright package is not installed in this environment")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=chromium, args=list(CHROMIUM_FLAGS), headless=True,
+            viewport=VIEWPORT, timeout=60_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        """Serve without a line on stderr per request."""
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path):
+    """Serve ``folder`` over HTTP on a free loopback port; yields the base URL (ends in ``/``)."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 # --- an isolated JupyterLab ----------------------------------------------------------------------

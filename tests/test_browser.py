@@ -10,7 +10,6 @@ Run only them with ``.venv/bin/python -m pytest tests/test_browser.py``.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -31,34 +30,11 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 WIDGET_NOTEBOOKS = bs.widget_notebooks(executable_notebooks())
 
 
-def _unavailable(what: str) -> None:
-    """Skip loudly with install advice, or fail when running under CI."""
-    rule = "#" * 90
-    message = f"\n{rule}\n## BROWSER TEST NOT RUN: {what}.\n{bs.INSTALL_ADVICE}\n{rule}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + "\n(CI=true: a missing browser is a failure, not a skip.)",
-                    pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """One headless Debian Chromium with a fresh profile, driven by Playwright."""
-    chromium = bs.find_chromium()
-    if chromium is None:
-        _unavailable("no Chromium found (/usr/bin/chromium, chromium-browser, google-chrome)")
-    try:
-        from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        _unavailable("the playwright package is not installed in this environment")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=chromium,
-            args=list(bs.CHROMIUM_FLAGS), headless=True, viewport=bs.VIEWPORT, timeout=60_000)
-        try:
-            yield context
-        finally:
-            context.close()
+    with bs.chromium_context(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,9 @@ def _normalise(requirement: str) -> tuple[str, str]:
 
 def _pyproject() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    lines = project["dependencies"] + project["optional-dependencies"]["dev"]
+    lines = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():  # dev, docs: all go to Binder
+        lines += extra
     return dict(_normalise(line) for line in lines)
 
 
@@ -60,6 +62,14 @@ def test_environment_pins_python_and_installs_the_local_package():
     assert "conda-forge" in spec["channels"]
     assert "python=3.11" in spec["dependencies"]
     assert any(line.strip().startswith("-e .") or line.strip() == "." for line in pip)
+
+
+def test_setup_installs_every_extra():
+    """`make setup` installs the dev and docs extras, so `make site` works after it."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"-e '.[{','.join(sorted(extras))}]'" in makefile
 
 
 def test_widget_front_end_is_pinned_to_the_kernel_side():

@@ -149,6 +149,29 @@ def test_a_test_file_holding_hidden_tests_is_withheld(lab, tmp_path):
     assert (tmp_path / "out" / "tests" / "test_small.py").exists()
 
 
+def test_the_site_ships_its_student_pages_only(lab, tmp_path):
+    """docs/ ships without docs/instructors/; the lessons link ships as a link into notebooks/."""
+    for name in ("docs/index.md", "docs/students/guide.md", "docs/instructors/guide.md"):
+        (lab / name).parent.mkdir(parents=True, exist_ok=True)
+        (lab / name).write_text(f"# {name}\n", encoding="utf-8")
+    (lab / "docs" / "lessons").symlink_to(Path("..") / "notebooks")
+    plan = release.write_release(lab, tmp_path / "out")
+    out = tmp_path / "out"
+    assert (out / "docs" / "students" / "guide.md").is_file()
+    assert not (out / "docs" / "instructors").exists()
+    assert Path("docs/instructors/guide.md") not in plan.files + plan.withheld
+    assert (out / "docs" / "lessons").is_symlink()
+    assert (out / "docs" / "lessons" / "01_lesson.ipynb").is_file()
+
+
+@pytest.mark.parametrize("target", ["../solutions", "instructors", "../../outside"])
+def test_a_link_to_something_that_does_not_ship_refuses_the_release(lab, tmp_path, target):
+    (lab / "docs" / "instructors").mkdir(parents=True)
+    (lab / "docs" / "answers").symlink_to(target)
+    with pytest.raises(ValueError, match="docs/answers links"):
+        release.write_release(lab, tmp_path / "out")
+
+
 def test_a_non_empty_folder_needs_force(lab, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -320,17 +343,28 @@ def test_the_released_copys_exercise_tests_skip_without_solutions(released):
 
 
 @needs_solutions
-def test_the_real_release_holds_no_instructor_section(released):
-    text = all_text(released)
+def test_the_real_release_ships_the_student_pages_of_the_site(released):
+    assert (released / "docs" / "conf.py").is_file()
+    assert (released / "docs" / "lessons").is_symlink()
+    assert not (released / "docs" / "instructors").exists()
+    assert (ROOT / "docs" / "instructors").is_dir(), "the instructor pages moved? update this"
+    shipped = {p.relative_to(released / "docs").as_posix()
+               for p in (released / "docs").rglob("*") if p.is_file()}
+    assert not any("solution" in name for name in shipped), shipped
+
+
+@needs_solutions
+def test_the_real_release_holds_no_instructor_text(released):
+    """Neither the README's instructor sections nor the site's instructor pages ship."""
+    shipped = set(all_text(released).splitlines())
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    sections = release.instructor_sections(readme)
     lines = readme.splitlines()
-    inside = {line for first, end, _ in sections for line in lines[first:end]}
-    assert any(line.startswith("### Notes for instructors") for line in inside)
-    shipped = set(text.splitlines())
-    for first, end, heading in sections:
-        assert lines[first] not in shipped, heading
-        # Every sentence-long line of the section (the prose that may discuss an answer).
-        for line in lines[first:end]:
-            if len(line.strip()) > 60 and not line.lstrip().startswith(("|", "```")):
-                assert line not in shipped, (heading, line)
+    withheld = [(heading, line) for first, end, heading in release.instructor_sections(readme)
+                for line in lines[first:end]]
+    for page in sorted((ROOT / "docs" / "instructors").glob("*.md")):
+        withheld += [(page.name, line) for line in page.read_text(encoding="utf-8").splitlines()]
+    assert any(line.startswith("### Notes for instructors") for _, line in withheld)
+    for where, line in withheld:
+        # Every sentence-long line (the prose that may discuss an answer).
+        if len(line.strip()) > 60 and not line.lstrip().startswith(("|", "```")):
+            assert line not in shipped, (where, line)

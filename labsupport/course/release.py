@@ -18,14 +18,20 @@ The README is released without its instructor-only sections: a Markdown heading 
 instructors (``## Grading a class (instructors)``, ``### Notes for instructors``) starts a
 section the student copy leaves out, down to the next heading of the same or a higher level
 (:func:`student_readme`); what was written for instructors discusses graded answers in prose,
-which no search for solution text would find. :func:`uncommitted` lists the files about to ship
-that differ from the last commit, so ``labsupport release`` can warn before shipping them.
+which no search for solution text would find. The course site's sources (``docs/``) ship for
+the same reason without ``docs/instructors/`` (the instructor guide, the grading manual and the
+sandbox's threat model), and its Markdown pages lose their instructor sections like the README:
+the student copy builds a site of student pages only. Symbolic links
+(``docs/lessons`` points at ``notebooks/``) ship as links, and only when they point at a file or
+folder that ships too. :func:`uncommitted` lists the files about to ship that differ from the
+last commit, so ``labsupport release`` can warn before shipping them.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -38,8 +44,11 @@ from labsupport.course import authoring
 RELEASED = (
     "README.md", "environment.yml", "pyproject.toml", "Makefile", "conftest.py",
     ".pre-commit-config.yaml", ".pylintrc", ".gitignore", "LICENSE",
-    "notebooks", "exercises", "labsupport", "tests", "benchmarks", ".ci", ".github",
+    "notebooks", "exercises", "labsupport", "tests", "benchmarks", ".ci", ".github", "docs",
 )
+
+#: Folders inside the released ones that are for instructors only and never ship.
+INSTRUCTOR_ONLY = (Path("docs", "instructors"),)
 
 #: Folders inside the released ones that never ship (caches, checkpoints, build litter).
 SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "build"})
@@ -223,17 +232,36 @@ def find_leaks(folder: Path | str, hidden: tuple[Secret, ...]) -> dict[Path, lis
     return leaks
 
 
+def _ships(root: Path, path: Path) -> bool:
+    """True when ``path`` (a file or a link under ``root``) belongs in the student copy."""
+    relative = path.relative_to(root)
+    return (not SKIPPED_DIRS.intersection(relative.parts)
+            and not path.name.endswith((".pyc", ".egg-info"))
+            and not any(relative.is_relative_to(folder) for folder in INSTRUCTOR_ONLY))
+
+
 def _candidates(root: Path) -> list[Path]:
     files = []
     for name in RELEASED:
         top = root / name
-        if top.is_file():
+        if top.is_file() or top.is_symlink():
             files.append(top)
-        elif top.is_dir():
-            files.extend(path for path in top.rglob("*") if path.is_file()
-                         and not SKIPPED_DIRS.intersection(path.relative_to(root).parts)
-                         and not path.name.endswith((".pyc", ".egg-info")))
+        elif top.is_dir():  # rglob does not descend into linked folders: a link is one entry
+            files.extend(path for path in top.rglob("*")
+                         if (path.is_file() or path.is_symlink()) and _ships(root, path))
     return sorted(files)
+
+
+def _link_problem(root: Path, link: Path) -> str | None:
+    """Why the symbolic link ``link`` cannot ship (None when its target ships as well)."""
+    target = (link.parent / os.readlink(link)).resolve()
+    relative = link.relative_to(root)
+    if not target.is_relative_to(root.resolve()):
+        return f"{relative} links outside the lab"
+    inside = target.relative_to(root.resolve())
+    if not inside.parts or inside.parts[0] not in RELEASED or not _ships(root, root / inside):
+        return f"{relative} links to {inside.as_posix()}, which does not ship"
+    return None
 
 
 def plan_release(root: Path | str) -> ReleasePlan:
@@ -251,6 +279,13 @@ def plan_release(root: Path | str) -> ReleasePlan:
     files, withheld, refused = [], [], []
     for path in _candidates(root):
         relative = path.relative_to(root)
+        if path.is_symlink():
+            problem = _link_problem(root, path)
+            if problem:
+                refused.append(problem)
+            else:
+                files.append(relative)
+            continue
         text = searchable_text(path)
         origins = [secret.origin for secret in hidden if secret.text in text]
         if _carries_wrong_answers(path):
@@ -302,7 +337,12 @@ def write_release(root: Path | str, out_dir: Path | str, force: bool = False) ->
     for relative in plan.files:
         target = out_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        if relative == Path("README.md"):
+        if (root / relative).is_symlink():
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+            os.symlink(os.readlink(root / relative), target)
+        elif relative == Path("README.md") or (relative.parts[0] == "docs"
+                                                and relative.suffix == ".md"):
             target.write_text(student_readme((root / relative).read_text(encoding="utf-8")),
                               encoding="utf-8")
         else:

@@ -1,0 +1,102 @@
+"""`make demo LESSON=06`: the lesson's widgets served by Voilà, opened in Chromium, a slider moved.
+
+Voilà runs the whole notebook before the page is complete (lesson 06 starts real model servers),
+so this takes about a minute; it runs with the executed site's checks (`make site-test`), not in
+`make test`. Without Chromium it skips with install advice, except under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests import browser_support as bs
+from tests.notebook_files import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
+    not os.environ.get("LAB_SITE_DIR"),
+    reason="runs with the executed site's checks: `make site-test` (Pages workflow, CI site job)")]
+
+SCREENSHOT = ROOT / "artifacts" / "screenshots" / "site" / "demo-06.png"
+
+#: The first widget holding a slider and an Output: move the slider, return the output before.
+_MOVE = """() => {
+  for (const root of document.querySelectorAll('.jupyter-widgets.widget-vbox, .widget-vbox')) {
+    const handle = root.querySelector('.widget-slider .noUi-handle');
+    const output = root.querySelector('.widget-output');
+    if (!handle || !output) continue;
+    root.setAttribute('data-demo-check', '1');
+    handle.focus();
+    return output.innerHTML;
+  }
+  return null;
+}"""
+_OUTPUT = """() => {
+  const root = document.querySelector('[data-demo-check="1"]');
+  return root ? root.querySelector('.widget-output').innerHTML : null;
+}"""
+
+
+@pytest.fixture
+def demo(tmp_path):
+    """`make demo LESSON=06` on a free loopback port, its Jupyter state in ``tmp_path``."""
+    port = bs.free_port()
+    env = bs.jupyter_env(tmp_path)
+    overrides = [f"{name}={env[name]}" for name in
+                 ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
+                  "MPLCONFIGDIR")]
+    log_path = tmp_path / "voila.log"
+    with open(log_path, "wb") as log:
+        # -o: never reinstall the venv from here (`make test` or `make site` has set it up).
+        process = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["make", "-o", ".venv/.installed", "demo", "LESSON=06", f"DEMO_PORT={port}",
+             *overrides], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    server = bs.LabServer(process, f"http://127.0.0.1:{port}", "", tmp_path, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if b"http://127.0.0.1" in log_path.read_bytes() and _answers(server.base_url):
+                break
+            time.sleep(0.5)
+        assert process.poll() is None, f"make demo exited:\n{server.log_tail()}"
+        yield server
+    finally:
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/voila/static/", timeout=2):
+            return True
+    except OSError as error:
+        return getattr(error, "code", None) is not None  # an HTTP error: the server is up
+
+
+def test_the_demo_dashboard_shows_lesson_06_widgets_and_a_slider_moves_them(demo,
+                                                                           tmp_path_factory):
+    with bs.chromium_context(tmp_path_factory.mktemp("chromium-profile")) as context:
+        page = context.new_page()
+        page.set_default_timeout(300_000)
+        # Voilà streams the page while the kernel runs the notebook: "load" comes at the end.
+        page.goto(demo.base_url + "/", wait_until="load")
+        page.wait_for_function("() => document.querySelector('.widget-slider .noUi-handle') "
+                               "&& document.querySelector('.widget-output table, "
+                               ".widget-output pre')")
+        assert page.locator(".jp-InputArea-editor, .cm-editor, .CodeMirror").count() == 0, \
+            "the dashboard shows code cells"
+        before = page.evaluate(_MOVE)
+        assert before is not None, "no widget with a slider and an Output on the dashboard"
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"before => ({_OUTPUT})() !== before", arg=before,
+                               timeout=60_000)
+        page.locator('[data-demo-check="1"]').scroll_into_view_if_needed()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+        print(f"\nscreenshot of the dashboard: {SCREENSHOT}")
+        assert bs.RENDER_ERROR not in page.inner_text("body")
