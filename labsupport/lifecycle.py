@@ -457,7 +457,9 @@ class Recorder:
 
     def history(self) -> History:
         """The finished :class:`History`."""
-        split = pd.DataFrame(self.shares).fillna(0.0)
+        # Before the first release (a first model refused at the gate) nobody was served:
+        # an empty split, with its hour column all the same.
+        split = pd.DataFrame(self.shares, columns=None if self.shares else ["hour"]).fillna(0.0)
         split = split.groupby("hour", sort=True).last().reset_index()
         columns = ["batch", "hour", "labelled_hour", "version",
                    *[f.name for f in fields(BatchCheck) if f.name != "batch"], "action",
@@ -605,7 +607,11 @@ def run_scenario(thresholds: Thresholds, seed: int,
                 scenario, rng)
         if log.production == name:
             release = candidate
-    _monitor(log, models, serving, release, train, thresholds, scenario, rng)
+    # The monitor's drift reference is what production was trained on (as check_batch says):
+    # v1's training rows while v1 serves, the second month's readings once v5 does.
+    trained_on = {"v1": train, **{name: fresh for name in CANDIDATES}}
+    _monitor(log, models, serving, release, trained_on[log.production], thresholds, scenario,
+             rng)
     return log.history()
 
 

@@ -251,6 +251,37 @@ def test_a_seed_replays_the_same_life(lives):
         lifecycle.run_scenario({"min_accuracy": 0.7}, 3, SMALL)
 
 
+def test_a_first_model_refused_at_the_gate_ends_the_life_with_nobody_served():
+    # A floor no model reaches: v1 is refused, nothing is released (this crashed with a
+    # KeyError on the empty traffic split).
+    history = lifecycle.run_scenario(lifecycle.Thresholds(min_accuracy=0.99), 3, SMALL)
+    assert history.production is None and history.traffic.empty
+    assert list(history.traffic.columns) == ["hour"] and history.max_share("v1") == 0.0
+    assert [e.action for e in history.events if e.kind == "gate"] == ["refused"]
+    assert history.batches.empty and lifecycle.bad_share(history) == 0.0
+
+
+def test_the_monitor_measures_drift_against_what_production_was_trained_on(monkeypatch):
+    # v5 was trained on the second month's readings, so those are the drift reference while
+    # it serves (as check_batch says), not v1's training rows.
+    references = []
+    check_batch = lifecycle.check_batch
+
+    def spy(model, reference, batch, release, thresholds, index=0):
+        references.append(reference)
+        return check_batch(model, reference, batch, release, thresholds, index)
+
+    monkeypatch.setattr(lifecycle, "check_batch", spy)
+    fitted = []
+    fit = pipeline.fit
+    monkeypatch.setattr(pipeline, "fit", lambda code, data, params: fitted.append(data) or
+                        fit(code, data, params))
+    history = lifecycle.run_scenario(SOUND, 3, SMALL)
+    v1_rows, v5_rows = fitted[0], fitted[3]          # v1, then v2, v3 and v4 = v5
+    assert history.batches.loc[0, "version"] == "v5"
+    assert references[0] is v5_rows and references[0] is not v1_rows
+
+
 @pytest.mark.parametrize("field, value", [("n_users", 0), ("drift_batch", 9),
                                           ("schedule", (0.5, 0.2, 1.0)),
                                           ("label_delay_hours", -1.0),
