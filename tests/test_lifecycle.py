@@ -315,10 +315,31 @@ def test_the_timeline_figure_draws_batches_traffic_and_decisions(lives):
         assert len(axes[0].patches) == SMALL.n_batches
         assert {line.get_label() for line in axes[1].get_lines()} == set(
             lives["sound"].traffic.columns.drop("hour"))
+        # The release accuracy the monitor compares with, as a step line on the top panel.
+        release = [line for line in axes[0].get_lines() if "release" in line.get_label()]
+        assert len(release) == 1
+        assert np.allclose(release[0].get_ydata(), lives["sound"].batches["release_accuracy"])
+        # Alerts have a mark of their own; the crowded first hours are enlarged in an inset.
+        marks = {collection.get_label(): len(collection.get_offsets())
+                 for collection in axes[2].collections}
+        actions = lives["sound"].events_frame()["action"]
+        assert marks["alert: a person looks, nothing changes"] == \
+            actions.isin(["alert", "drift alert"]).sum() > 0
+        (inset,) = axes[2].child_axes
+        assert inset.get_xlim()[1] < 0.25 * axes[2].get_xlim()[1]
         with pytest.raises(ValueError, match="three"):
             plots.lifecycle_timeline(axes[:2], lives["sound"])
     finally:
         plt.close(figure)
+
+
+def test_a_canary_step_waits_for_its_labels(lives):
+    assert lifecycle.canary_step_minutes(24.0) == lifecycle.CANARY_TRAFFIC_MINUTES + 24 * 60
+    assert lifecycle.canary_step_minutes(0.0) == lifecycle.CANARY_TRAFFIC_MINUTES
+    assert lives["sound"].rollouts["v5"].step_minutes == \
+        lifecycle.canary_step_minutes(SMALL.label_delay_hours)
+    with pytest.raises(ValueError, match="label_delay_hours"):
+        lifecycle.canary_step_minutes(-1.0)
 
 
 def test_an_experiment_is_recorded_without_changing_production(models):
