@@ -29,6 +29,7 @@ so exercise 08 can grade thresholds by replaying the scenario.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 
@@ -592,11 +593,20 @@ def run_scenario(thresholds: Thresholds, seed: int,
        are in (``scenario.label_delay_hours`` after its day ends).
 
     Everything random is drawn from ``numpy.random.default_rng(seed)``, so a seed replays
-    exactly the same life; only ``thresholds`` change what is decided.
+    exactly the same life; only ``thresholds`` change what is decided. The last lives played
+    are kept (exercise 08's tests replay the same worlds many times): the same arguments return
+    the same :class:`History`, which must not be modified.
     """
     if not isinstance(thresholds, Thresholds):
         raise TypeError(f"thresholds must be a lifecycle.Thresholds, got "
                         f"{type(thresholds).__name__}.")
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a lifecycle.Scenario, got {type(scenario).__name__}.")
+    return _life(thresholds, int(seed), scenario)
+
+
+@functools.lru_cache(maxsize=128)
+def _life(thresholds: Thresholds, seed: int, scenario: Scenario) -> History:
     rng = np.random.default_rng(seed)
     log = Recorder()
     train = pipeline.make_sensor_data(scenario.n_train, rng)

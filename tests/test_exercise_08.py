@@ -41,7 +41,7 @@ def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
         return course_notebooks.wrong_answer_cell(SOLUTION, question, words)
 
     mixed = {"q1": wrong_in("q1", "every condition"), "q2": wrong_in("q2", "the defaults"),
-             "q3": wrong_in("q3", "normal approximation")}
+             "q3": wrong_in("q3", "normal approximation of the binomial")}
     stub, _ = course_notebooks.solution_answers(EXERCISE)
     chosen = {"stub": stub, "solved": answers, "mixed": mixed}
     return course_notebooks.grade_submissions(SOLUTION, EXERCISE, chosen,

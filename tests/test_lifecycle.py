@@ -247,6 +247,12 @@ def test_the_default_drift_share_never_fires_on_one_drifted_sensor(lives):
 def test_a_seed_replays_the_same_life(lives):
     again = lifecycle.run_scenario(lifecycle.Thresholds(max_accuracy_drop=0.15), 3, SMALL)
     assert again.events == lives["default"].events
+    # Played afresh (another scenario object equal to SMALL is the same key: kept), not kept:
+    fresh = lifecycle.Scenario(**{**SMALL.__dict__, "n_batches": SMALL.n_batches - 1})
+    shorter = lifecycle.run_scenario(lifecycle.Thresholds(max_accuracy_drop=0.15), 3, fresh)
+    assert shorter.events[:3] == again.events[:3] and len(shorter.batches) == SMALL.n_batches - 1
+    with pytest.raises(TypeError, match="Scenario"):
+        lifecycle.run_scenario(SOUND, 3, {"n_train": 800})
     with pytest.raises(TypeError, match="Thresholds"):
         lifecycle.run_scenario({"min_accuracy": 0.7}, 3, SMALL)
 
@@ -276,7 +282,7 @@ def test_the_monitor_measures_drift_against_what_production_was_trained_on(monke
     fit = pipeline.fit
     monkeypatch.setattr(pipeline, "fit", lambda code, data, params: fitted.append(data) or
                         fit(code, data, params))
-    history = lifecycle.run_scenario(SOUND, 3, SMALL)
+    history = lifecycle.run_scenario(SOUND, 4, SMALL)     # a world no other test plays
     v1_rows, v5_rows = fitted[0], fitted[3]          # v1, then v2, v3 and v4 = v5
     assert history.batches.loc[0, "version"] == "v5"
     assert references[0] is v5_rows and references[0] is not v1_rows
