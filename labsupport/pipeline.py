@@ -88,9 +88,11 @@ def make_sensor_data(n: int, rng: np.random.Generator, *,
         The random generator to draw from.
     vibration_gain
         What the vibration sensor reports per mm/s of true vibration. 1 is the calibrated
-        sensor; another value is the replacement sensor of lesson 08: the readings move (drift
-        in P(X)) while failures still follow the true vibration, so a model fitted on the old
-        readings misjudges the new ones.
+        sensor; another value is the replacement sensor of lesson 08. The readings move
+        (covariate drift, in P(X)), and since failures still follow the true vibration, the
+        relation between the *reported* vibration and failure changes too (concept drift in
+        the features a model sees, P(y | X)): a model fitted on the old readings misjudges
+        the new ones, and one refitted on new readings learns a smaller vibration coefficient.
     """
     if n < 1:
         raise ValueError(f"n must be a positive number of rows, got {n}.")

@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 REFERENCE_COLOR = "#4c72b0"
 CURRENT_COLOR = "#dd8452"
 ALERT_COLOR = "#c44e52"
+#: An alert that asks a person to look (lesson 08's monitor), as opposed to a decision.
+WARNING_COLOR = "#8172b3"
 
 
 def reference_vs_current(ax: Axes, reference: Sequence[float], current: Sequence[float], *,
@@ -390,13 +392,18 @@ def job_graph(ax: Axes, stages: Sequence[Sequence[str]],
 # --- lesson 08: the end-to-end timeline ---------------------------------------------------------
 
 
-def lifecycle_timeline(axes: Sequence[Axes], history) -> Sequence[Axes]:
+def lifecycle_timeline(axes: Sequence[Axes], history, *, early_hours: float | None = None
+                       ) -> Sequence[Axes]:
     """A model's whole life on three stacked ``Axes`` sharing the hour axis (lesson 08).
 
     ``history`` is a :class:`labsupport.lifecycle.History`. Top: the monitored batches (drift
-    share as bars, accuracy as points). Middle: the share of traffic each version served.
-    Bottom: every decision as a mark on its stage's row, refusals and rollbacks in red.
-    Returns the three ``Axes``.
+    share as bars, accuracy as points, the release accuracy the monitor compares with as a
+    dashed step). Middle: the share of traffic each version served. Bottom: every decision as
+    a mark on its stage's row: refusals, rollbacks and fired retrainings as red crosses, alerts
+    (a person should look; nothing changes) as purple triangles, the rest as small dots. The
+    first ``early_hours`` (default: up to the first rollout decision), where the CI runs crowd
+    together, are drawn again enlarged in an inset of the bottom panel. Returns the three
+    ``Axes``.
     """
     if len(axes) != 3:
         raise ValueError(f"lifecycle_timeline draws on three Axes, got {len(axes)}.")
@@ -408,6 +415,10 @@ def lifecycle_timeline(axes: Sequence[Axes], history) -> Sequence[Axes]:
                     label="drift share of the readings")
         batches.plot(middle, frame["accuracy"], marker="o", color=REFERENCE_COLOR,
                      label="accuracy once labelled")
+        if "release_accuracy" in frame:
+            batches.step(frame["hour"], frame["release_accuracy"], where="post",
+                         linestyle="--", color=REFERENCE_COLOR, alpha=0.6,
+                         label="release accuracy (what the monitor compares with)")
     batches.set_ylim(0, 1.05)
     batches.set_ylabel("batches")
     batches.legend(fontsize="x-small", loc="lower left")
@@ -419,20 +430,43 @@ def lifecycle_timeline(axes: Sequence[Axes], history) -> Sequence[Axes]:
     monitor.legend(fontsize="x-small", loc="center right", ncol=2)
     events = history.events_frame()
     kinds = list(dict.fromkeys(events["kind"]))
-    bad = events["action"].isin(["refused", "rollback", "rejected", "retrain"])
-    rows = events["kind"].map(kinds.index)
-    decisions.scatter(events["hour"][~bad], rows[~bad], marker="o", color=REFERENCE_COLOR,
-                      s=18, label="passed / continued")
-    decisions.scatter(events["hour"][bad], rows[bad], marker="X", color=ALERT_COLOR, s=40,
-                      label="refused, rolled back or retrain fired")
-    decisions.set_yticks(range(len(kinds)))
-    decisions.set_yticklabels(kinds, fontsize="small")
-    decisions.set_ylim(-0.7, len(kinds) - 0.3)
+    _decision_marks(decisions, events, kinds, legend=True)
     decisions.set_xlabel("hours since the start")
     decisions.legend(fontsize="x-small", loc="lower right")
+    rollouts = events.loc[events["kind"] == "rollout", "hour"]
+    later = rollouts[rollouts > 0]
+    early = early_hours if early_hours is not None else \
+        (float(later.min()) + 1.0 if not later.empty else None)
+    if early is not None and early < 0.25 * max(float(events["hour"].max()), early):
+        inset = decisions.inset_axes([0.28, 0.04, 0.27, 0.36])   # over the CI rows, empty later
+        _decision_marks(inset, events[events["hour"] <= early], kinds, legend=False)
+        inset.set_xlim(-0.05 * early, early)
+        inset.set_title(f"the first {early:.3g} hours, enlarged", fontsize="x-small")
+        inset.tick_params(labelsize="x-small")
+        inset.grid(True, alpha=0.3)
+        decisions.indicate_inset_zoom(inset, edgecolor="grey")
     for ax in axes:
         ax.grid(True, alpha=0.3)
     return axes
+
+
+def _decision_marks(ax: Axes, events: pd.DataFrame, kinds: Sequence[str], *,
+                    legend: bool) -> None:
+    """Lesson 08's decisions on one row per stage: bad, alert and the rest, each its own mark."""
+    bad = events["action"].isin(["refused", "rollback", "rejected", "retrain"])
+    alert = events["action"].isin(["alert", "drift alert"])
+    rows = events["kind"].map(list(kinds).index)
+    for chosen, style in ((~bad & ~alert, {"marker": "o", "color": REFERENCE_COLOR, "s": 18,
+                                           "label": "passed / continued / kept"}),
+                          (alert, {"marker": "^", "color": WARNING_COLOR, "s": 40,
+                                   "label": "alert: a person looks, nothing changes"}),
+                          (bad, {"marker": "X", "color": ALERT_COLOR, "s": 40,
+                                 "label": "refused, rolled back or retrain fired"})):
+        ax.scatter(events["hour"][chosen], rows[chosen], **{**style, **({} if legend else
+                                                                      {"label": None})})
+    ax.set_yticks(range(len(kinds)))
+    ax.set_yticklabels(kinds, fontsize="small")
+    ax.set_ylim(-0.7, len(kinds) - 0.3)
 
 
 # --- lesson 06: the rollout widget's figure, redrawn in place ---------------------------------

@@ -8,11 +8,12 @@ data, the scenario replayed there in worlds the hidden tests hold):
 * the stub as students receive it: no point;
 * the solution: every point (10);
 * a submission whose q1 lists every condition of the analysis instead of the failed ones (it
-  fails that test and the whole-answer test, which weighs 2: 2 of 5 weights, 1.2 of 3), whose q2
-  keeps the default thresholds (the monitor does not retrain on one drifted sensor of three, so
-  the public world and the three hidden sets of worlds end badly; only the tests on v3 and v4
-  pass: 2 of 9 weights, 0.8889 of 4) and whose q3 uses the normal approximation (its share
-  catches the broken server, but is not the smallest and its false-alarm rate is wrong: 1 of 3).
+  fails the failed-conditions tests and the whole-answer test: weights 2 + 3 of 9 lost, 4/9 of
+  3 kept), whose q2 keeps the default thresholds (the monitor does not retrain on one drifted
+  sensor of three, so the public world and the three hidden sets of worlds end badly; only the
+  tests on v3 and v4 pass: 2 of 9 weights, 0.8889 of 4) and whose q3 uses the normal
+  approximation (its share catches the broken server, but is not the smallest and its
+  false-alarm rate is wrong: 1 of 5 weights, 0.6 of 3).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
         return course_notebooks.wrong_answer_cell(SOLUTION, question, words)
 
     mixed = {"q1": wrong_in("q1", "every condition"), "q2": wrong_in("q2", "the defaults"),
-             "q3": wrong_in("q3", "normal approximation")}
+             "q3": wrong_in("q3", "normal approximation of the binomial")}
     stub, _ = course_notebooks.solution_answers(EXERCISE)
     chosen = {"stub": stub, "solved": answers, "mixed": mixed}
     return course_notebooks.grade_submissions(SOLUTION, EXERCISE, chosen,
@@ -51,7 +52,7 @@ def grades(tmp_path_factory) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize("student, q1, q2, q3, total", [
     ("stub", "0", "0", "0", "0"),
     ("solved", "3", "4", "3", "10"),
-    ("mixed", "1.2", "0.8889", "1", "3.0889"),
+    ("mixed", "1.3333", "0.8889", "0.6", "2.8222"),
 ])
 def test_each_question_earns_exactly_its_share(grades, student, q1, q2, q3, total):
     row = grades[student]

@@ -247,8 +247,45 @@ def test_the_default_drift_share_never_fires_on_one_drifted_sensor(lives):
 def test_a_seed_replays_the_same_life(lives):
     again = lifecycle.run_scenario(lifecycle.Thresholds(max_accuracy_drop=0.15), 3, SMALL)
     assert again.events == lives["default"].events
+    # Played afresh (another scenario object equal to SMALL is the same key: kept), not kept:
+    fresh = lifecycle.Scenario(**{**SMALL.__dict__, "n_batches": SMALL.n_batches - 1})
+    shorter = lifecycle.run_scenario(lifecycle.Thresholds(max_accuracy_drop=0.15), 3, fresh)
+    assert shorter.events[:3] == again.events[:3] and len(shorter.batches) == SMALL.n_batches - 1
+    with pytest.raises(TypeError, match="Scenario"):
+        lifecycle.run_scenario(SOUND, 3, {"n_train": 800})
     with pytest.raises(TypeError, match="Thresholds"):
         lifecycle.run_scenario({"min_accuracy": 0.7}, 3, SMALL)
+
+
+def test_a_first_model_refused_at_the_gate_ends_the_life_with_nobody_served():
+    # A floor no model reaches: v1 is refused, nothing is released (this crashed with a
+    # KeyError on the empty traffic split).
+    history = lifecycle.run_scenario(lifecycle.Thresholds(min_accuracy=0.99), 3, SMALL)
+    assert history.production is None and history.traffic.empty
+    assert list(history.traffic.columns) == ["hour"] and history.max_share("v1") == 0.0
+    assert [e.action for e in history.events if e.kind == "gate"] == ["refused"]
+    assert history.batches.empty and lifecycle.bad_share(history) == 0.0
+
+
+def test_the_monitor_measures_drift_against_what_production_was_trained_on(monkeypatch):
+    # v5 was trained on the second month's readings, so those are the drift reference while
+    # it serves (as check_batch says), not v1's training rows.
+    references = []
+    check_batch = lifecycle.check_batch
+
+    def spy(model, reference, batch, release, thresholds, index=0):
+        references.append(reference)
+        return check_batch(model, reference, batch, release, thresholds, index)
+
+    monkeypatch.setattr(lifecycle, "check_batch", spy)
+    fitted = []
+    fit = pipeline.fit
+    monkeypatch.setattr(pipeline, "fit", lambda code, data, params: fitted.append(data) or
+                        fit(code, data, params))
+    history = lifecycle.run_scenario(SOUND, 4, SMALL)     # a world no other test plays
+    v1_rows, v5_rows = fitted[0], fitted[3]          # v1, then v2, v3 and v4 = v5
+    assert history.batches.loc[0, "version"] == "v5"
+    assert references[0] is v5_rows and references[0] is not v1_rows
 
 
 @pytest.mark.parametrize("field, value", [("n_users", 0), ("drift_batch", 9),
@@ -284,10 +321,31 @@ def test_the_timeline_figure_draws_batches_traffic_and_decisions(lives):
         assert len(axes[0].patches) == SMALL.n_batches
         assert {line.get_label() for line in axes[1].get_lines()} == set(
             lives["sound"].traffic.columns.drop("hour"))
+        # The release accuracy the monitor compares with, as a step line on the top panel.
+        release = [line for line in axes[0].get_lines() if "release" in line.get_label()]
+        assert len(release) == 1
+        assert np.allclose(release[0].get_ydata(), lives["sound"].batches["release_accuracy"])
+        # Alerts have a mark of their own; the crowded first hours are enlarged in an inset.
+        marks = {collection.get_label(): len(collection.get_offsets())
+                 for collection in axes[2].collections}
+        actions = lives["sound"].events_frame()["action"]
+        assert marks["alert: a person looks, nothing changes"] == \
+            actions.isin(["alert", "drift alert"]).sum() > 0
+        (inset,) = axes[2].child_axes
+        assert inset.get_xlim()[1] < 0.25 * axes[2].get_xlim()[1]
         with pytest.raises(ValueError, match="three"):
             plots.lifecycle_timeline(axes[:2], lives["sound"])
     finally:
         plt.close(figure)
+
+
+def test_a_canary_step_waits_for_its_labels(lives):
+    assert lifecycle.canary_step_minutes(24.0) == lifecycle.CANARY_TRAFFIC_MINUTES + 24 * 60
+    assert lifecycle.canary_step_minutes(0.0) == lifecycle.CANARY_TRAFFIC_MINUTES
+    assert lives["sound"].rollouts["v5"].step_minutes == \
+        lifecycle.canary_step_minutes(SMALL.label_delay_hours)
+    with pytest.raises(ValueError, match="label_delay_hours"):
+        lifecycle.canary_step_minutes(-1.0)
 
 
 def test_an_experiment_is_recorded_without_changing_production(models):
