@@ -30,11 +30,12 @@ NOTEBOOK_TIMEOUT ?= 600
 SUITE_TIMEOUT    ?= 2700
 WORKERS          ?= 2
 
-.PHONY: help setup lab test quick lint pytest hooks bench site site-test demo browser-deps system-deps clean
+.PHONY: help setup lab test test-group quick lint pytest hooks bench site site-test demo browser-deps system-deps clean
 
 help:
 	@echo "make lab    set up .venv if needed, then open JupyterLab on the lessons"
 	@echo "make test   set up .venv if needed, then run every check CI runs"
+	@echo "make test GROUP=unit  one of CI's parallel groups: $(TEST_GROUPS)"
 	@echo "make quick  while editing: lint, unit tests, and the lesson notebooks changed since main"
 	@echo "make site   build the course site (the lessons executed, and the manual) into $(SITE_DIR)"
 	@echo "make demo LESSON=06  a lesson's widgets as a Voila dashboard, for projecting in class"
@@ -73,7 +74,26 @@ lab: $(STAMP)
 		$(if $(DISPLAY),,--no-browser) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# `make test GROUP=name` (or `make test-group GROUP=name`) runs one group of those checks, with
+# only the set-up it needs: CI runs the groups as parallel jobs. `lint` is pylint and the hooks;
+# the others are the pytest groups of TEST_GROUPS in conftest.py (every test file and lesson
+# notebook is in exactly one; tests/test_environment.py checks it).
+ifeq ($(strip $(GROUP)),)
 test: $(STAMP) system-deps browser-deps lint hooks pytest
+else
+test: test-group
+endif
+
+TEST_GROUPS := lint unit notebooks sweep exercises grading browser
+GROUP_SETUP_lint    := lint hooks
+GROUP_SETUP_browser := system-deps browser-deps pytest
+GROUP_SETUP          = $(or $(GROUP_SETUP_$(GROUP)),system-deps pytest)
+
+test-group: $(STAMP)
+	@if [ -z "$(filter $(TEST_GROUPS),$(GROUP))" ] || [ "$(words $(GROUP))" != 1 ]; then \
+		echo "usage: make test-group GROUP=name, one of: $(TEST_GROUPS)"; exit 2; fi
+	@echo "Running the $(GROUP) group of make test's checks (make test without GROUP runs all)."
+	$(MAKE) --no-print-directory $(GROUP_SETUP) PYTEST_GROUP=$(GROUP)
 
 lint: $(STAMP)
 	$(BIN)/pylint labsupport tests benchmarks conftest.py
@@ -97,7 +117,8 @@ pytest: $(STAMP)
 	timeout --kill-after=30 $(SUITE_TIMEOUT) $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) \
 		--timeout=$(TEST_TIMEOUT) --notebook-timeout=$(NOTEBOOK_TIMEOUT) \
-		-n $(WORKERS) --dist loadgroup --no-loadscope-reorder --durations=10
+		-n $(WORKERS) --dist loadgroup --no-loadscope-reorder --durations=10 \
+		$(if $(PYTEST_GROUP),--test-group=$(PYTEST_GROUP))
 
 # The quick tier for editing (never CI's): lint, every test except the notebook sweeps, exercise
 # rehearsals, class gradings and the browser, then nbval over the lesson notebooks that differ

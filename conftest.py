@@ -7,6 +7,7 @@ as tests/.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from pathlib import Path
 
@@ -16,16 +17,55 @@ ROOT = Path(__file__).resolve().parent
 _NOTEBOOK_STARTED: dict[Path, float] = {}
 
 
+#: The groups CI runs as parallel jobs (``make test GROUP=...``), each a list of patterns over
+#: paths from the repository root; a file matching none is in ``unit``, so a new test file always
+#: runs somewhere. ``lint`` (pylint and the hooks) is not a pytest group. Balanced on the timings
+#: in docs/lab/ci.md: the seed sweep, the exercises and the grading each take minutes.
+TEST_GROUPS: dict[str, tuple[str, ...]] = {
+    "unit": (),
+    "notebooks": ("notebooks/*.ipynb", "tests/test_notebook_hygiene.py"),
+    "sweep": ("tests/test_notebooks_papermill.py",),
+    "exercises": ("tests/test_exercises.py", "tests/test_exercise_*.py"),
+    "grading": ("tests/test_grading.py", "tests/test_sandbox.py", "tests/test_commandbox.py",
+                "tests/test_term.py", "tests/test_rehearsal.py"),
+    "browser": ("tests/test_browser.py", "tests/test_site.py", "tests/test_demo.py"),
+}
+
+
+def group_of(path: Path) -> str:
+    """The name of the group in ``TEST_GROUPS`` that runs the test file or notebook ``path``."""
+    try:
+        name = path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        name = path.as_posix()
+    matching = [group for group, patterns in TEST_GROUPS.items()
+                if any(fnmatch.fnmatch(name, pattern) for pattern in patterns)]
+    if len(matching) > 1:
+        raise ValueError(f"{name} is in more than one test group: {matching}")
+    return matching[0] if matching else "unit"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--notebook-timeout``: the total seconds one notebook's cells may take under nbval."""
+    """Add ``--notebook-timeout`` (the total seconds one notebook's cells may take under nbval)
+    and ``--test-group`` (collect only one group of ``TEST_GROUPS``)."""
     parser.addoption(
         "--notebook-timeout", type=float, default=600.0,
         help="fail the remaining cells of a notebook once its cells have run this many seconds",
     )
+    parser.addoption(
+        "--test-group", choices=sorted(TEST_GROUPS), default=None,
+        help="collect only the test files and notebooks of this group (CI's parallel jobs)",
+    )
 
 
-def pytest_ignore_collect(collection_path: Path) -> bool | None:
-    """Never collect notebooks under tests/ (grading fixtures) or checkpoints as nbval items."""
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never collect notebooks under tests/ (grading fixtures) or checkpoints as nbval items;
+    under ``--test-group``, skip the test files and notebooks of the other groups."""
+    group = config.getoption("test_group")
+    is_test_file = collection_path.name.startswith("test_") and collection_path.suffix == ".py"
+    if group and (is_test_file or collection_path.suffix == ".ipynb") \
+            and group_of(collection_path) != group:
+        return True
     if collection_path.suffix != ".ipynb":
         return None
     if ".ipynb_checkpoints" in collection_path.parts:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
+
+import conftest
 
 from tests.notebook_files import ROOT
 
@@ -121,3 +125,46 @@ def test_xdist_keeps_a_group_on_one_worker(tmp_path):
     workers = {path.read_text() for path in (tmp_path / "base" / "workers").iterdir()}
     assert len(list((tmp_path / "base" / "workers").iterdir())) == 6
     assert len(workers) == 1, f"one xdist group ran on {sorted(workers)}"
+
+
+# --- CI's parallel groups (conftest.TEST_GROUPS, `make test GROUP=...`, ci.yml's matrix) -------
+
+def _make_test_files() -> list[Path]:
+    """What `make test` hands pytest: every test module under tests/, every lesson notebook."""
+    return sorted(ROOT.glob("tests/**/test_*.py")) + sorted(ROOT.glob("notebooks/*.ipynb"))
+
+
+def test_the_groups_partition_what_make_test_collects():
+    """Each test file and lesson notebook is in exactly one group (group_of raises on two), a file
+    named by no pattern lands in `unit`, and no pattern is stale."""
+    groups = {path.relative_to(ROOT).as_posix(): conftest.group_of(path)
+              for path in _make_test_files()}
+    assert set(groups.values()) == set(conftest.TEST_GROUPS), groups
+    for group, patterns in conftest.TEST_GROUPS.items():
+        for pattern in patterns:
+            assert any(fnmatch.fnmatch(name, pattern) and groups[name] == group
+                       for name in groups), f"{group}: {pattern} matches no test file"
+
+
+def test_a_new_test_file_falls_in_unit():
+    assert conftest.group_of(ROOT / "tests" / "test_not_written_yet.py") == "unit"
+
+
+def test_make_ci_and_conftest_name_the_same_groups():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    listed = re.search(r"^TEST_GROUPS := (.*)$", makefile, re.MULTILINE).group(1).split()
+    ci_yml = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    matrix = ci_yml["jobs"]["test"]["strategy"]["matrix"]["group"]
+    assert listed == matrix == ["lint", *conftest.TEST_GROUPS], (listed, matrix)
+
+
+def test_a_group_run_collects_only_its_own_files():
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "notebooks", "--nbval-lax", "--collect-only",
+         "-q", "-p", "no:cacheprovider", "--test-group=browser"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+    expected = {path.relative_to(ROOT).as_posix() for path in _make_test_files()
+                if conftest.group_of(path) == "browser"}
+    assert files == expected

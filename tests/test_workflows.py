@@ -91,10 +91,13 @@ def test_actionlint_rejects_what_the_schema_lets_through(tmp_path, step, complai
 
 
 def test_ci_workflow_runs_make_test_on_push_and_pull_request():
+    """`make test`, once per group of the matrix (GROUP set), never giving up on the others."""
     workflow = _load(ROOT / ".github" / "workflows" / "ci.yml")
     assert {"push", "pull_request"} <= set(workflow["on"])
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
-    assert any(step.get("run", "").strip() == "make test" for step in steps)
+    run = next(step for step in steps if step.get("run", "").strip() == "make test")
+    assert run["env"] == {"CI": "true", "GROUP": "${{ matrix.group }}"}
+    assert workflow["jobs"]["test"]["strategy"]["fail-fast"] is False
     setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
     assert setup["with"]["cache"] == "pip" and str(setup["with"]["python-version"]) == "3.11"
 
@@ -103,7 +106,8 @@ def test_ci_workflow_keeps_browser_screenshots_even_on_failure():
     workflow = _load(ROOT / ".github" / "workflows" / "ci.yml")
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert upload["if"] == "always()" and "screenshots" in upload["with"]["path"]
+    assert upload["if"] == "always() && matrix.group == 'browser'"
+    assert "screenshots" in upload["with"]["path"]
 
 
 # --- labsupport.workflows: workflows as data (lesson 05) -----------------------------------------
