@@ -199,8 +199,54 @@ def test_scores_round_trip_through_the_csv(store):
     assert store.score(*KEY).comment == "=HYPERLINK(\"x\")", "the ' guard is removed again"
     assert store.score(*KEY).version == 1, "ana's row came back unchanged: not saved again"
     store.save(KEY, 0, [], "", "ta2", 1)  # an edit after the export
-    assert review.import_csv(store, QUESTIONS, exported).notes == (
+    with pytest.raises(ValueError, match="row 2: conflict: ana's w1 was exported at version 1, "
+                                         "but ta2 has since saved version 2"):
+        review.import_csv(store, QUESTIONS, exported)
+    assert review.import_csv(store, QUESTIONS, exported, force=True).notes == (
         f"row 2: ana's w1 replaced ta2's score of 0 saved at {store.history()[-2]['saved_at']}",)
+
+
+def test_an_import_with_a_bad_row_saves_nothing(store):
+    # Rows before the bad one were saved, and the error did not say so.
+    edited = review.export_csv(store, QUESTIONS).replace(
+        "\n06_x.ipynb,w1,bo,,3,,,,,0", "\n06_x.ipynb,w1,bo,1,3,1,,,,0")
+    edited += "06_x.ipynb,w1,s9,1,3,,,,,0\n"
+    with pytest.raises(ValueError) as error:
+        review.import_csv(store, QUESTIONS, edited, grader="ta1")
+    assert str(error.value) == ("row 5: no answer of 's9' to 06_x.ipynb w1. Nothing was "
+                                "imported: fix the rows and import the file again.")
+    assert store.scores() == []
+
+
+@pytest.mark.parametrize("points, ticked", [("2", "1"), ("1", "1;2")])
+def test_points_that_disagree_with_the_ticked_items_are_refused(store, points, ticked):
+    # The points won silently: a reviewer who edited ticked in a re-exported CSV changed nothing.
+    edited = review.export_csv(store, QUESTIONS).replace(
+        "\n06_x.ipynb,w1,bo,,3,,,,,0", f"\n06_x.ipynb,w1,bo,{points},3,{ticked},,,,0")
+    with pytest.raises(ValueError, match=f"row 3: bo's w1: points {points} disagree with the "
+                                         f"ticked items {ticked}"):
+        review.import_csv(store, QUESTIONS, edited, grader="ta1")
+    assert store.scores() == []
+
+
+def test_an_old_export_does_not_overwrite_a_later_score_by_someone_else(store):
+    exported = review.export_csv(store, QUESTIONS)
+    for version in range(3):
+        store.save(KEY, 3, [0, 1, 2], "", "ta2", version)
+    stale = exported.replace("\n06_x.ipynb,w1,ana,,3,,,,,0", "\n06_x.ipynb,w1,ana,0,3,,,,,0")
+    with pytest.raises(ValueError, match="conflict: .*version 0, but ta2 has since saved version "
+                                         "3 .* this row by ta1 would replace it"):
+        review.import_csv(store, QUESTIONS, stale, grader="ta1")
+    assert store.score(*KEY).points == 3
+    assert review.import_csv(store, QUESTIONS, stale, grader="ta2").saved == 1, "one's own: fine"
+
+
+@pytest.mark.parametrize("exercise, question", [("06_x", "w1"), ("06_x:w1", ""),
+                                                ("06_x:w1", "w1")])
+def test_the_exercise_may_be_named_as_grades_csv_names_it(store, exercise, question):
+    edited = review.export_csv(store, QUESTIONS).replace(
+        "\n06_x.ipynb,w1,bo,,3,,,,,0", f"\n{exercise},{question},bo,,3,1,,,,0")
+    assert review.import_csv(store, QUESTIONS, edited, grader="ta1").saved == 1
 
 
 def test_importing_a_row_left_as_it_was_keeps_its_reviewer(store):
@@ -236,7 +282,11 @@ def test_the_exported_page_numbers_the_items_and_shows_the_model_answer(store):
     (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,,3,a,"), "row 3: ticked must list"),
     (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,,3,,fine"), "row 3: bo's w1 has a "
                                                                   "comment but no points"),
-    (lambda text: text.replace(",w1,bo,", ",w9,bo,"), "row 3: no written question 'w9'"),
+    (lambda text: text.replace(",w1,bo,", ",w9,bo,"), "row 3: no written question 'w9' in "
+                                                      "'06_x.ipynb'; the written questions under "
+                                                      "review are 06_x.ipynb w1 "),
+    (lambda text: text.replace("\n06_x.ipynb,w1,bo,", "\n06_x.ipynb,w1,s9,"),
+     "^row 3: no answer of 's9' to 06_x.ipynb w1. Nothing"),
 ])
 def test_a_bad_csv_row_is_named(store, change, message):
     with pytest.raises(ValueError, match=message):

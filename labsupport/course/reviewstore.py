@@ -166,43 +166,29 @@ class ReviewStore:
         version is newer, someone else saved in between: this save still wins (last write
         wins), and :attr:`Saved.replaced` names the edit it replaced, which the history keeps.
         """
-        if not isinstance(points, (int, float)) or isinstance(points, bool) \
-                or not math.isfinite(points) or points < 0:
-            raise ValueError(f"points must be a number of at least 0, got {points!r}.")
-        if not grader.strip():
-            raise ValueError("say who is grading (a name or initials): every score records it.")
-        exercise, question, student = key
+        return self.save_all([(key, points, ticked, comment, grader, seen_version)])[0]
+
+    def save_all(self, saves: Iterable[tuple[tuple[str, str, str], float, Iterable[int], str,
+                                             str, int]]) -> list[Saved]:
+        """Save several scores, each as :meth:`save` takes it, in one transaction: every one of
+        them or, when any is refused (ValueError, KeyError), none."""
+        saves = list(saves)
+        for _, points, _, _, grader, _ in saves:
+            if not isinstance(points, (int, float)) or isinstance(points, bool) \
+                    or not math.isfinite(points) or points < 0:
+                raise ValueError(f"points must be a number of at least 0, got {points!r}.")
+            if not grader.strip():
+                raise ValueError("say who is grading (a name or initials): every score records "
+                                 "it.")
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                if connection.execute("SELECT 1 FROM answers WHERE exercise = ? AND question = ? "
-                                      "AND student = ?", key).fetchone() is None:
-                    raise KeyError(f"no answer of {student!r} to {exercise} {question}")
-                row = connection.execute(
-                    "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
-                    key).fetchone()
-                before = None if row is None else _score(row)
-                version = 1 if before is None else before.version + 1
-                replaced = ""
-                if before is not None and before.version != seen_version:
-                    replaced = (f"{before.grader}'s score of {_number(before.points)} "
-                                f"saved at {before.saved_at}")
-                score = Score(exercise, question, student, float(points), tuple(sorted(set(
-                    ticked))), comment.strip(), grader.strip(), _now(), version)
-                connection.execute(
-                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (exercise, question, student, score.points, ticked_text(score.ticked),
-                     score.comment, score.grader, score.saved_at, version))
-                connection.execute(
-                    "INSERT INTO history (exercise, question, student, points, ticked, comment, "
-                    "grader, saved_at, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (exercise, question, student, score.points, ticked_text(score.ticked),
-                     score.comment, score.grader, score.saved_at, replaced))
+                done = [_write(connection, *save) for save in saves]
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return Saved(score, replaced)
+        return done
 
     def history(self) -> list[dict[str, object]]:
         """Every save ever made, oldest first (what a replaced edit was, and who made it)."""
@@ -219,6 +205,36 @@ class ReviewStore:
                 "LEFT JOIN scores s USING (exercise, question, student) "
                 "GROUP BY a.exercise, a.question ORDER BY a.exercise, a.question").fetchall()
         return {(e, q): (scored, total) for e, q, scored, total in rows}
+
+
+def _write(connection: sqlite3.Connection, key: tuple[str, str, str], points: float,
+           ticked: Iterable[int], comment: str, grader: str, seen_version: int) -> Saved:
+    """One save of :meth:`ReviewStore.save_all`, inside its transaction."""
+    exercise, question, student = key
+    if connection.execute("SELECT 1 FROM answers WHERE exercise = ? AND question = ? "
+                          "AND student = ?", key).fetchone() is None:
+        raise KeyError(f"no answer of {student!r} to {exercise} {question}")
+    row = connection.execute(
+        "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
+        key).fetchone()
+    before = None if row is None else _score(row)
+    version = 1 if before is None else before.version + 1
+    replaced = ""
+    if before is not None and before.version != seen_version:
+        replaced = (f"{before.grader}'s score of {_number(before.points)} "
+                    f"saved at {before.saved_at}")
+    score = Score(exercise, question, student, float(points), tuple(sorted(set(ticked))),
+                  comment.strip(), grader.strip(), _now(), version)
+    connection.execute(
+        "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (exercise, question, student, score.points, ticked_text(score.ticked),
+         score.comment, score.grader, score.saved_at, version))
+    connection.execute(
+        "INSERT INTO history (exercise, question, student, points, ticked, comment, "
+        "grader, saved_at, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (exercise, question, student, score.points, ticked_text(score.ticked),
+         score.comment, score.grader, score.saved_at, replaced))
+    return Saved(score, replaced)
 
 
 def _score(row: tuple) -> Score:
