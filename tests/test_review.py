@@ -23,7 +23,8 @@ from tests.test_written import with_written
 QUESTION = written.WrittenQuestion(
     "w1", 3.0, (written.RubricItem("names the failed check", 1.0),
                 written.RubricItem("gives the numbers", 1.0),
-                written.RubricItem("says what happens next", 1.0)), "The error rate.", 5)
+                written.RubricItem("says what happens next", 1.0)), "The error rate.", 5,
+    "Which check **stopped** the rollout? <b>x</b>")
 QUESTIONS = review.Questions({("06_x.ipynb", "w1"): QUESTION})
 ANSWERS = {
     "ana": "The **error rate** was 3 %.",
@@ -146,6 +147,13 @@ def test_a_student_answer_is_shown_inert(client):
     assert '<img src="https://tracker.example/p.png"' in page.text
     assert "img-src 'self'" in review.CSP
     assert "<strong>error rate</strong>" in client.get("/answer/06_x.ipynb/w1/0").text
+
+
+def test_the_page_and_the_export_show_the_question_beside_the_rubric(client, store):
+    # The reviewer saw the rubric and the model answer but not what the student was asked.
+    client.get("/?token=t0k")
+    for page in (client.get("/answer/06_x.ipynb/w1/0").text, review.export_html(store, QUESTIONS)):
+        assert "Which check <strong>stopped</strong> the rollout? &lt;b&gt;x&lt;/b&gt;" in page
 
 
 def test_ticking_items_saves_their_points_and_moves_on(client, store):
@@ -313,7 +321,8 @@ def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path,
     grading = graded_class(tmp_path, {"ana": "It **failed** the error check.", "bo": ""})
     assert cli.main(["review", str(grading), "--root", str(tmp_path), "--export",
                      str(tmp_path / "a.html"), "--csv", str(tmp_path / "s.csv")]) == 0
-    assert "<strong>failed</strong>" in (tmp_path / "a.html").read_text(encoding="utf-8")
+    page = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "<strong>failed</strong>" in page and "Why was the canary rolled back?" in page
     scores = (tmp_path / "s.csv").read_text(encoding="utf-8")
     assert scores.splitlines()[1:] == ["01_small.ipynb,w1,ana,,2.5,,,,,0",
                                        "01_small.ipynb,w1,bo,,2.5,,,,,0"]

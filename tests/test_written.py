@@ -37,7 +37,8 @@ def test_a_written_question_is_read_with_its_rubric(tmp_path):
     (question,) = exercise.written
     assert question == written.WrittenQuestion(
         "w1", 2.5, (written.RubricItem("names the failed check (error rate)", 1.0),
-                    written.RubricItem("says why one bad step was not noise", 1.5)), MODEL, 9)
+                    written.RubricItem("says why one bad step was not noise", 1.5)), MODEL, 9,
+        "**w1.** Why was the canary rolled back?")
     assert [q.name for q in exercise.questions] == ["q1", "q2"]
 
 

@@ -103,6 +103,14 @@ def _page(title: str, body: str) -> str:
             f"</title><style>{_STYLE}</style></head><body>{body}</body></html>")
 
 
+def _prompt(question: written.WrittenQuestion) -> str:
+    """The question as the student read it (the instructor's Markdown, rendered inert)."""
+    if not question.prompt:
+        return ""
+    return (f"<details open><summary>The question</summary>{render_answer(question.prompt)}"
+            "</details>")
+
+
 def _answer_page(key: tuple[str, str], position: int, students: list[str], text: str,
                  score: Score | None, question: written.WrittenQuestion, view: dict) -> str:
     exercise, name = key
@@ -126,7 +134,7 @@ def _answer_page(key: tuple[str, str], position: int, students: list[str], text:
     points = "" if score is None else gradebook.number(score.points)
     body = (f"<nav><a href='/'>all questions</a>{''.join(nav)}</nav>"
             f"<h1>{html.escape(exercise)} {html.escape(name)}: {html.escape(who)}</h1>"
-            f"<p>Answer {position + 1} of {len(students)}.</p>{note}"
+            f"<p>Answer {position + 1} of {len(students)}.</p>{note}{_prompt(question)}"
             f"<div class=answer>{render_answer(text)}</div>"
             f"<details><summary>Model answer</summary>{render_answer(question.model_answer)}"
             f"</details>{saved}"
@@ -281,7 +289,8 @@ def export_html(store: ReviewStore, questions: Questions, anonymous: bool = Fals
              "<code>comment</code> to the student.</p>"]
     for key, question in sorted(questions.found.items()):
         parts.append(f"<h2>{html.escape(key[0])} {html.escape(key[1])} "
-                     f"({gradebook.number(question.points)} points)</h2><ol>" + "".join(
+                     f"({gradebook.number(question.points)} points)</h2>"
+                     f"{_prompt(question)}<ol>" + "".join(
                          f"<li>{html.escape(item.item)} ({gradebook.number(item.points)})</li>"
                          for item in question.rubric) + "</ol><details><summary>Model answer"
                      f"</summary>{render_answer(question.model_answer)}</details>")

@@ -59,6 +59,8 @@ class WrittenQuestion:
         The instructor's answer (``""`` in a generated exercise).
     cell : int
         The index of its cell in the notebook.
+    prompt : str
+        The question as the student reads it: the Markdown cell just above (``""``: none).
     """
 
     name: str
@@ -66,6 +68,7 @@ class WrittenQuestion:
     rubric: tuple[RubricItem, ...]
     model_answer: str
     cell: int
+    prompt: str = ""
 
 
 def _number(value: object, what: str, where: str) -> float:
