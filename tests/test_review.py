@@ -339,22 +339,41 @@ def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path,
 
 
 def test_written_scores_reach_the_grades_and_the_feedback_and_pending_is_not_zero(tmp_path):
+    # percent counted a pending answer as 0 (44.44 for bo below), the feedback said only the
+    # points (not which rubric items were met), and results_long.csv had no written rows.
     grading = graded_class(tmp_path, {"ana": "The error rate.", "bo": "It was slow."})
     gradebook.write_reports(grading)
     rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
     assert rows == ["student,q1,w1,total,possible,percent,status",
-                    "ana,0,pending,0,4.5,0.00,w1:pending", "bo,0,pending,0,4.5,0.00,w1:pending"]
+                    "ana,0,pending,0,4.5,,w1:pending", "bo,0,pending,0,4.5,,w1:pending"]
     store = review.ReviewStore(grading / review.DATABASE)
     load_results(store, grading)
-    store.save(("01_small.ipynb", "w1", "ana"), 2, [0, 1], "Clear.\n## 10 / 10", "ta1", 0)
+    store.save(("01_small.ipynb", "w1", "ana"), 2.5, [0, 1], "Clear.\n## 10 / 10", "ta1", 0)
+    store.save(("01_small.ipynb", "w1", "bo"), 1, [0], "", "ta1", 0)
     gradebook.write_reports(grading)
     rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[1:] == ["ana,0,2,2,4.5,44.44,ok", "bo,0,pending,0,4.5,0.00,w1:pending"]
+    assert rows[1:] == ["ana,0,2.5,2.5,4.5,55.56,ok", "bo,0,1,1,4.5,22.22,ok"]
     feedback = gradebook.feedback_path(grading, "ana").read_text(encoding="utf-8")
-    assert "### w1 (written): 2 / 2.5" in feedback
+    assert "### w1 (written): 2.5 / 2.5\n\nRubric items met:\n\n- names the failed check " \
+        "(error rate) (1)\n- says why one bad step was not noise (1.5)\n" in feedback
     assert "```text\nClear.\n## 10 / 10\n```" in feedback, "a comment is fenced, not a heading"
+    long_rows = (grading / "results_long.csv").read_text(encoding="utf-8").splitlines()
+    assert "ana,w1,(written),2.5,2.5,scored,," in long_rows
+    assert "bo,w1,(written),1,2.5,scored,," in long_rows
+
+
+def test_a_pending_answer_is_pending_in_every_report(tmp_path):
+    grading = graded_class(tmp_path, {"ana": "The error rate.", "bo": "It was slow."})
+    store = review.ReviewStore(grading / review.DATABASE)
+    load_results(store, grading)
+    store.save(("01_small.ipynb", "w1", "ana"), 1, [0], "", "ta1", 0)
+    gradebook.write_reports(grading)
+    rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1:] == ["ana,0,1,1,4.5,22.22,ok", "bo,0,pending,0,4.5,,w1:pending"]
     assert "### w1 (written): pending review" in \
         gradebook.feedback_path(grading, "bo").read_text(encoding="utf-8")
+    assert "bo,w1,(written),,2.5,pending,," in \
+        (grading / "results_long.csv").read_text(encoding="utf-8").splitlines()
 
 
 def load_results(store: review.ReviewStore, grading: Path) -> None:
@@ -376,4 +395,4 @@ def test_a_missing_hand_in_is_not_put_up_for_review(tmp_path):
     assert store.students("01_small.ipynb", "w1") == ["ana"]
     gradebook.write_reports(grading)
     rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[1:] == ["ana,0,pending,0,4.5,0.00,w1:pending", "cy,0,0,0,4.5,0.00,missing"]
+    assert rows[1:] == ["ana,0,pending,0,4.5,,w1:pending", "cy,0,0,0,4.5,0.00,missing"]

@@ -76,7 +76,9 @@ class Questions:
 
 def load_results(store: ReviewStore, grading_dir: Path, questions: Questions) -> int:
     """Put every stored result's written answers (of the questions known) into ``store``,
-    those of ``missing`` hand-ins left out."""
+    those of ``missing`` hand-ins left out, and the questions' rubrics (for the feedback)."""
+    for (exercise, name), question in questions.found.items():
+        store.load_rubric(exercise, name, ((item.item, item.points) for item in question.rubric))
     return store.load_answers(
         (result.exercise, name, result.student, text)
         for result in gradebook.read_results(grading_dir)

@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS scores (
     points REAL NOT NULL, ticked TEXT NOT NULL, comment TEXT NOT NULL,
     grader TEXT NOT NULL, saved_at TEXT NOT NULL, version INTEGER NOT NULL,
     PRIMARY KEY (exercise, question, student));
+CREATE TABLE IF NOT EXISTS rubric (
+    exercise TEXT NOT NULL, question TEXT NOT NULL, position INTEGER NOT NULL,
+    item TEXT NOT NULL, points REAL NOT NULL, PRIMARY KEY (exercise, question, position));
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, exercise TEXT NOT NULL, question TEXT NOT NULL,
     student TEXT NOT NULL, points REAL NOT NULL, ticked TEXT NOT NULL, comment TEXT NOT NULL,
@@ -58,6 +61,9 @@ class Score:
         Who saved it, and when (UTC, ISO 8601).
     version : int
         How many times it has been saved (1 for the first).
+    items : tuple of (str, float)
+        The ticked rubric items' text and points, as the question's rubric last loaded
+        (:meth:`ReviewStore.load_rubric`) words them (empty when it was never loaded).
     """
 
     exercise: str
@@ -69,6 +75,7 @@ class Score:
     grader: str
     saved_at: str
     version: int
+    items: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,24 @@ class ReviewStore:
             connection.execute("COMMIT")
             return connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
+    def load_rubric(self, exercise: str, question: str,
+                    items: Iterable[tuple[str, float]]) -> None:
+        """Keep the rubric of a question (its items' text and points, in order), which the
+        scores' :attr:`Score.items` name for the student's feedback."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("DELETE FROM rubric WHERE exercise = ? AND question = ?",
+                               (exercise, question))
+            connection.executemany("INSERT INTO rubric VALUES (?, ?, ?, ?, ?)", [
+                (exercise, question, position, item, float(points))
+                for position, (item, points) in enumerate(items)])
+            connection.execute("COMMIT")
+
+    def _rubrics(self, connection: sqlite3.Connection
+                 ) -> dict[tuple[str, str, int], tuple[str, float]]:
+        return {(e, q, i): (item, points) for e, q, i, item, points in connection.execute(
+            "SELECT exercise, question, position, item, points FROM rubric").fetchall()}
+
     def students(self, exercise: str, question: str) -> list[str]:
         """The students with an answer to ``question``, sorted."""
         with self._connect() as connection:
@@ -149,14 +174,16 @@ class ReviewStore:
             row = connection.execute(
                 "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
                 (exercise, question, student)).fetchone()
-        return None if row is None else _score(row)
+            rubrics = self._rubrics(connection)
+        return None if row is None else _score(row, rubrics)
 
     def scores(self) -> list[Score]:
         """Every saved score, by exercise, question and student."""
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT * FROM scores ORDER BY exercise, question, student").fetchall()
-        return [_score(row) for row in rows]
+            rubrics = self._rubrics(connection)
+        return [_score(row, rubrics) for row in rows]
 
     def save(self, key: tuple[str, str, str], points: float, ticked: Iterable[int],
              comment: str, grader: str, seen_version: int) -> Saved:
@@ -237,7 +264,10 @@ def _write(connection: sqlite3.Connection, key: tuple[str, str, str], points: fl
     return Saved(score, replaced)
 
 
-def _score(row: tuple) -> Score:
+def _score(row: tuple, rubrics: dict[tuple[str, str, int], tuple[str, float]] | None = None
+           ) -> Score:
     exercise, question, student, points, ticked, comment, grader, saved_at, version = row
+    items = tuple(rubrics[(exercise, question, i)] for i in ticked_of(ticked)
+                  if (exercise, question, i) in rubrics) if rubrics else ()
     return Score(exercise, question, student, points, ticked_of(ticked), comment, grader,
-                 saved_at, version)
+                 saved_at, version, items)
