@@ -168,9 +168,9 @@ def test_a_written_answer_nobody_scored_is_pending_and_a_missing_one_is_zero():
     assert grades[("bo", "lab.ipynb")].pending == ("w1",)
     assert grades[("cy", "lab.ipynb")].written == (("w1", 0.0),)
     assert gradebook.grades_csv(results, grades).splitlines()[1:] == [
-        "bo,2,4,pending,6,0,0,6,8,75.00,w1:pending", "cy,0,0,0,0,0,0,0,8,0.00,missing"]
+        "bo,2,4,pending,6,0,0,6,8,,w1:pending", "cy,0,0,0,0,0,0,0,8,0.00,missing"]
     assert gradebook.grades_csv(results).splitlines()[1:] == [  # without a course file too
-        "bo,2,4,pending,6,8,75.00,w1:pending", "cy,0,0,0,0,8,0.00,missing"]
+        "bo,2,4,pending,6,8,,w1:pending", "cy,0,0,0,0,8,0.00,missing"]
     assert "## lab.ipynb: 6 / 8 (w1 pending review)" in gradebook.feedback_markdown(
         "bo", [results[0]], grades)
 

@@ -23,7 +23,8 @@ from tests.test_written import with_written
 QUESTION = written.WrittenQuestion(
     "w1", 3.0, (written.RubricItem("names the failed check", 1.0),
                 written.RubricItem("gives the numbers", 1.0),
-                written.RubricItem("says what happens next", 1.0)), "The error rate.", 5)
+                written.RubricItem("says what happens next", 1.0)), "The error rate.", 5,
+    "Which check **stopped** the rollout? <b>x</b>")
 QUESTIONS = review.Questions({("06_x.ipynb", "w1"): QUESTION})
 ANSWERS = {
     "ana": "The **error rate** was 3 %.",
@@ -148,6 +149,13 @@ def test_a_student_answer_is_shown_inert(client):
     assert "<strong>error rate</strong>" in client.get("/answer/06_x.ipynb/w1/0").text
 
 
+def test_the_page_and_the_export_show_the_question_beside_the_rubric(client, store):
+    # The reviewer saw the rubric and the model answer but not what the student was asked.
+    client.get("/?token=t0k")
+    for page in (client.get("/answer/06_x.ipynb/w1/0").text, review.export_html(store, QUESTIONS)):
+        assert "Which check <strong>stopped</strong> the rollout? &lt;b&gt;x&lt;/b&gt;" in page
+
+
 def test_ticking_items_saves_their_points_and_moves_on(client, store):
     client.get("/?token=t0k")
     form = client.get("/answer/06_x.ipynb/w1/0").text
@@ -199,8 +207,54 @@ def test_scores_round_trip_through_the_csv(store):
     assert store.score(*KEY).comment == "=HYPERLINK(\"x\")", "the ' guard is removed again"
     assert store.score(*KEY).version == 1, "ana's row came back unchanged: not saved again"
     store.save(KEY, 0, [], "", "ta2", 1)  # an edit after the export
-    assert review.import_csv(store, QUESTIONS, exported).notes == (
+    with pytest.raises(ValueError, match="row 2: conflict: ana's w1 was exported at version 1, "
+                                         "but ta2 has since saved version 2"):
+        review.import_csv(store, QUESTIONS, exported)
+    assert review.import_csv(store, QUESTIONS, exported, force=True).notes == (
         f"row 2: ana's w1 replaced ta2's score of 0 saved at {store.history()[-2]['saved_at']}",)
+
+
+def test_an_import_with_a_bad_row_saves_nothing(store):
+    # Rows before the bad one were saved, and the error did not say so.
+    edited = review.export_csv(store, QUESTIONS).replace(
+        "\n06_x.ipynb,w1,bo,,3,,,,,0", "\n06_x.ipynb,w1,bo,1,3,1,,,,0")
+    edited += "06_x.ipynb,w1,s9,1,3,,,,,0\n"
+    with pytest.raises(ValueError) as error:
+        review.import_csv(store, QUESTIONS, edited, grader="ta1")
+    assert str(error.value) == ("row 5: no answer of 's9' to 06_x.ipynb w1. Nothing was "
+                                "imported: fix the rows and import the file again.")
+    assert store.scores() == []
+
+
+@pytest.mark.parametrize("points, ticked", [("2", "1"), ("1", "1;2")])
+def test_points_that_disagree_with_the_ticked_items_are_refused(store, points, ticked):
+    # The points won silently: a reviewer who edited ticked in a re-exported CSV changed nothing.
+    edited = review.export_csv(store, QUESTIONS).replace(
+        "\n06_x.ipynb,w1,bo,,3,,,,,0", f"\n06_x.ipynb,w1,bo,{points},3,{ticked},,,,0")
+    with pytest.raises(ValueError, match=f"row 3: bo's w1: points {points} disagree with the "
+                                         f"ticked items {ticked}"):
+        review.import_csv(store, QUESTIONS, edited, grader="ta1")
+    assert store.scores() == []
+
+
+def test_an_old_export_does_not_overwrite_a_later_score_by_someone_else(store):
+    exported = review.export_csv(store, QUESTIONS)
+    for version in range(3):
+        store.save(KEY, 3, [0, 1, 2], "", "ta2", version)
+    stale = exported.replace("\n06_x.ipynb,w1,ana,,3,,,,,0", "\n06_x.ipynb,w1,ana,0,3,,,,,0")
+    with pytest.raises(ValueError, match="conflict: .*version 0, but ta2 has since saved version "
+                                         "3 .* this row by ta1 would replace it"):
+        review.import_csv(store, QUESTIONS, stale, grader="ta1")
+    assert store.score(*KEY).points == 3
+    assert review.import_csv(store, QUESTIONS, stale, grader="ta2").saved == 1, "one's own: fine"
+
+
+@pytest.mark.parametrize("exercise, question", [("06_x", "w1"), ("06_x:w1", ""),
+                                                ("06_x:w1", "w1")])
+def test_the_exercise_may_be_named_as_grades_csv_names_it(store, exercise, question):
+    edited = review.export_csv(store, QUESTIONS).replace(
+        "\n06_x.ipynb,w1,bo,,3,,,,,0", f"\n{exercise},{question},bo,,3,1,,,,0")
+    assert review.import_csv(store, QUESTIONS, edited, grader="ta1").saved == 1
 
 
 def test_importing_a_row_left_as_it_was_keeps_its_reviewer(store):
@@ -236,7 +290,11 @@ def test_the_exported_page_numbers_the_items_and_shows_the_model_answer(store):
     (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,,3,a,"), "row 3: ticked must list"),
     (lambda text: text.replace(",w1,bo,,3,,", ",w1,bo,,3,,fine"), "row 3: bo's w1 has a "
                                                                   "comment but no points"),
-    (lambda text: text.replace(",w1,bo,", ",w9,bo,"), "row 3: no written question 'w9'"),
+    (lambda text: text.replace(",w1,bo,", ",w9,bo,"), "row 3: no written question 'w9' in "
+                                                      "'06_x.ipynb'; the written questions under "
+                                                      "review are 06_x.ipynb w1 "),
+    (lambda text: text.replace("\n06_x.ipynb,w1,bo,", "\n06_x.ipynb,w1,s9,"),
+     "^row 3: no answer of 's9' to 06_x.ipynb w1. Nothing"),
 ])
 def test_a_bad_csv_row_is_named(store, change, message):
     with pytest.raises(ValueError, match=message):
@@ -263,7 +321,8 @@ def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path,
     grading = graded_class(tmp_path, {"ana": "It **failed** the error check.", "bo": ""})
     assert cli.main(["review", str(grading), "--root", str(tmp_path), "--export",
                      str(tmp_path / "a.html"), "--csv", str(tmp_path / "s.csv")]) == 0
-    assert "<strong>failed</strong>" in (tmp_path / "a.html").read_text(encoding="utf-8")
+    page = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "<strong>failed</strong>" in page and "Why was the canary rolled back?" in page
     scores = (tmp_path / "s.csv").read_text(encoding="utf-8")
     assert scores.splitlines()[1:] == ["01_small.ipynb,w1,ana,,2.5,,,,,0",
                                        "01_small.ipynb,w1,bo,,2.5,,,,,0"]
@@ -280,22 +339,41 @@ def test_the_command_loads_graded_answers_and_writes_the_offline_files(tmp_path,
 
 
 def test_written_scores_reach_the_grades_and_the_feedback_and_pending_is_not_zero(tmp_path):
+    # percent counted a pending answer as 0 (44.44 for bo below), the feedback said only the
+    # points (not which rubric items were met), and results_long.csv had no written rows.
     grading = graded_class(tmp_path, {"ana": "The error rate.", "bo": "It was slow."})
     gradebook.write_reports(grading)
     rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
     assert rows == ["student,q1,w1,total,possible,percent,status",
-                    "ana,0,pending,0,4.5,0.00,w1:pending", "bo,0,pending,0,4.5,0.00,w1:pending"]
+                    "ana,0,pending,0,4.5,,w1:pending", "bo,0,pending,0,4.5,,w1:pending"]
     store = review.ReviewStore(grading / review.DATABASE)
     load_results(store, grading)
-    store.save(("01_small.ipynb", "w1", "ana"), 2, [0, 1], "Clear.\n## 10 / 10", "ta1", 0)
+    store.save(("01_small.ipynb", "w1", "ana"), 2.5, [0, 1], "Clear.\n## 10 / 10", "ta1", 0)
+    store.save(("01_small.ipynb", "w1", "bo"), 1, [0], "", "ta1", 0)
     gradebook.write_reports(grading)
     rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[1:] == ["ana,0,2,2,4.5,44.44,ok", "bo,0,pending,0,4.5,0.00,w1:pending"]
+    assert rows[1:] == ["ana,0,2.5,2.5,4.5,55.56,ok", "bo,0,1,1,4.5,22.22,ok"]
     feedback = gradebook.feedback_path(grading, "ana").read_text(encoding="utf-8")
-    assert "### w1 (written): 2 / 2.5" in feedback
+    assert "### w1 (written): 2.5 / 2.5\n\nRubric items met:\n\n- names the failed check " \
+        "(error rate) (1)\n- says why one bad step was not noise (1.5)\n" in feedback
     assert "```text\nClear.\n## 10 / 10\n```" in feedback, "a comment is fenced, not a heading"
+    long_rows = (grading / "results_long.csv").read_text(encoding="utf-8").splitlines()
+    assert "ana,w1,(written),2.5,2.5,scored,," in long_rows
+    assert "bo,w1,(written),1,2.5,scored,," in long_rows
+
+
+def test_a_pending_answer_is_pending_in_every_report(tmp_path):
+    grading = graded_class(tmp_path, {"ana": "The error rate.", "bo": "It was slow."})
+    store = review.ReviewStore(grading / review.DATABASE)
+    load_results(store, grading)
+    store.save(("01_small.ipynb", "w1", "ana"), 1, [0], "", "ta1", 0)
+    gradebook.write_reports(grading)
+    rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1:] == ["ana,0,1,1,4.5,22.22,ok", "bo,0,pending,0,4.5,,w1:pending"]
     assert "### w1 (written): pending review" in \
         gradebook.feedback_path(grading, "bo").read_text(encoding="utf-8")
+    assert "bo,w1,(written),,2.5,pending,," in \
+        (grading / "results_long.csv").read_text(encoding="utf-8").splitlines()
 
 
 def load_results(store: review.ReviewStore, grading: Path) -> None:
@@ -317,4 +395,4 @@ def test_a_missing_hand_in_is_not_put_up_for_review(tmp_path):
     assert store.students("01_small.ipynb", "w1") == ["ana"]
     gradebook.write_reports(grading)
     rows = (grading / "grades.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[1:] == ["ana,0,pending,0,4.5,0.00,w1:pending", "cy,0,0,0,4.5,0.00,missing"]
+    assert rows[1:] == ["ana,0,pending,0,4.5,,w1:pending", "cy,0,0,0,4.5,0.00,missing"]

@@ -37,7 +37,8 @@ def test_a_written_question_is_read_with_its_rubric(tmp_path):
     (question,) = exercise.written
     assert question == written.WrittenQuestion(
         "w1", 2.5, (written.RubricItem("names the failed check (error rate)", 1.0),
-                    written.RubricItem("says why one bad step was not noise", 1.5)), MODEL, 9)
+                    written.RubricItem("says why one bad step was not noise", 1.5)), MODEL, 9,
+        "**w1.** Why was the canary rolled back?")
     assert [q.name for q in exercise.questions] == ["q1", "q2"]
 
 
@@ -101,3 +102,27 @@ def test_the_grader_keeps_only_the_text_and_caps_it():
     broken = {"cells": [{"cell_type": "markdown", "metadata": {"tags": ["written-answer"]},
                          "source": "no question named"}, "not a cell"]}
     assert not written.answers_of(broken)
+
+
+def test_a_written_answer_carries_the_context_it_names():
+    # Exercise 06's w1 asks about the student's rule of question 2, which the reviewer never saw.
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("ANSWER_Q2 = {'a': 1}\nx = 2"),
+        nbformat.v4.new_code_cell("ANSWER_Q2 = {'a': 2,\n             'b': '```'}  # final"),
+        written.student_cell(written_cell(context=["ANSWER_Q2", "MISSING"]))]
+    notebook.cells[2].source = "My rule failed on latency."
+    text = written.answers_of(notebook)["w1"]
+    assert text.startswith("My rule failed on latency.\n\n---\n\nThe student's `ANSWER_Q2`")
+    assert "````python\nANSWER_Q2 = {'a': 2,\n             'b': '```'}\n````" in text
+    assert "The student's `MISSING`, as their notebook assigns it:\n\n```python\n(not found)\n```" \
+        in text
+    notebook.cells[2].source = written.PLACEHOLDER
+    assert written.answers_of(notebook)["w1"] == "", "no answer: nothing to review"
+
+
+def test_a_bad_context_is_refused(tmp_path):
+    notebook = good_notebook()
+    notebook.cells.append(written_cell(context="ANSWER_Q2"))
+    with pytest.raises(ValueError, match="context must be a list of variable names"):
+        authoring.load_exercise(write(notebook, tmp_path / "s.ipynb"))

@@ -41,7 +41,7 @@ import math
 import re
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -493,6 +493,9 @@ def _collect(notebook: nbformat.NotebookNode, path: Path, solution: bool) -> Exe
                          f'and metadata {{"{METADATA_KEY}": {{"question": "q1", "points": 2}}}}.')
     _check_wrong_answers(path, answers, wrong)
     _check_written(path, written, points)
+    written = [replace(q, prompt=notebook.cells[q.cell - 1].source.strip())
+               if q.cell > 0 and notebook.cells[q.cell - 1].cell_type == "markdown" else q
+               for q in written]
     return Exercise(path=path, questions=tuple(
         Question(name=q.name, points=q.points, tests=q.tests, cell=answers[q.name][0],
                  wrong_answers=tuple(w for w in wrong if w.question == q.name))

@@ -430,7 +430,8 @@ def grades_csv(results: list[SubmissionResult],
     ``late_penalty`` come before ``total``, and ``total`` is the final grade. A written
     question's column holds the points people gave it (``written``, see
     :func:`written_scores`), or :data:`PENDING` until then, never a zero; the total adds the
-    scored ones, ``possible`` counts them all, and the status says ``w1:pending``.
+    scored ones, ``possible`` counts them all, ``percent`` stays empty (as the LMS exports'
+    grade cell does) and the status says ``w1:pending``.
     """
     written = written or {}
     columns = _columns(results)
@@ -452,14 +453,20 @@ def grades_csv(results: list[SubmissionResult],
         percent = 100 * total / total_possible if total_possible else 0.0
         rows.append([csv_student(student),
                      *(_cell(points.get((e, q), 0.0)) for e, q, _ in columns), *extra,
-                     number(total), number(total_possible), f"{percent:.2f}",
+                     number(total), number(total_possible),
+                     "" if pending else f"{percent:.2f}",
                      _status(mine, sorted(possible), pending)])
     return csv_text(rows)
 
 
-def results_long_csv(results: list[SubmissionResult], timings: bool = False) -> str:
+def results_long_csv(results: list[SubmissionResult], timings: bool = False,
+                     written: Mapping[tuple[str, str, str], reviewstore.Score] | None = None
+                     ) -> str:
     """One row per student and test, for the instructor (hidden tests' messages included);
-    ``seconds`` is blank unless ``timings``, since timings differ from run to run."""
+    ``seconds`` is blank unless ``timings``, since timings differ from run to run. Each
+    written answer follows as a row whose test is ``(written)``: the points people gave
+    (``written``), or empty points and status :data:`PENDING` until then."""
+    written = written or {}
     multi = len({r.exercise for r in results}) > 1
     rows = [["student", "question", "test", "points", "max", "status", "seconds", "message"]]
     for result in results:
@@ -469,6 +476,13 @@ def results_long_csv(results: list[SubmissionResult], timings: bool = False) -> 
                          printable(test.test), number(test.points), number(test.max_points),
                          test.status, f"{test.seconds:.3f}" if timings else "",
                          cut(printable(test.message), CSV_MESSAGE_CHARS)])
+        for name, maximum, points in _given(result, written, None):
+            question = f"{Path(result.exercise).stem}:{name}" if multi else name
+            status = PENDING if points is None else \
+                "missing" if result.status == "missing" else "scored"
+            rows.append([csv_student(result.student), printable(question), "(written)",
+                         "" if points is None else number(points), number(maximum), status,
+                         "", ""])
     return csv_text(rows)
 
 
@@ -499,6 +513,9 @@ def _question_lines(result: SubmissionResult, grade: Grade | None,
         score = written.get((result.student, result.exercise, name))
         shown = "pending review" if points is None else f"{number(points)} / {number(maximum)}"
         lines += [f"### {markdown_text(name)} (written): {shown}", ""]
+        if points is not None and score is not None and score.items:
+            lines += ["Rubric items met:", "", *(f"- {markdown_text(item)} ({number(worth)})"
+                                                 for item, worth in score.items), ""]
         if score is not None and score.comment:
             lines += [*_message_block(score.comment), ""]
     return lines
@@ -566,7 +583,7 @@ def write_reports(out_dir: Path, timings: bool = False,
     for student, mine in sorted(by_student.items()):
         write_atomic(feedback_path(out_dir, student),
                      feedback_markdown(student, mine, grades, written))
-    write_atomic(out_dir / "results_long.csv", results_long_csv(results, timings))
+    write_atomic(out_dir / "results_long.csv", results_long_csv(results, timings, written))
     write_atomic(out_dir / "grades.csv", grades_csv(results, grades, written))
     return results
 

@@ -76,7 +76,9 @@ class Questions:
 
 def load_results(store: ReviewStore, grading_dir: Path, questions: Questions) -> int:
     """Put every stored result's written answers (of the questions known) into ``store``,
-    those of ``missing`` hand-ins left out."""
+    those of ``missing`` hand-ins left out, and the questions' rubrics (for the feedback)."""
+    for (exercise, name), question in questions.found.items():
+        store.load_rubric(exercise, name, ((item.item, item.points) for item in question.rubric))
     return store.load_answers(
         (result.exercise, name, result.student, text)
         for result in gradebook.read_results(grading_dir)
@@ -103,6 +105,14 @@ def _page(title: str, body: str) -> str:
             f"</title><style>{_STYLE}</style></head><body>{body}</body></html>")
 
 
+def _prompt(question: written.WrittenQuestion) -> str:
+    """The question as the student read it (the instructor's Markdown, rendered inert)."""
+    if not question.prompt:
+        return ""
+    return (f"<details open><summary>The question</summary>{render_answer(question.prompt)}"
+            "</details>")
+
+
 def _answer_page(key: tuple[str, str], position: int, students: list[str], text: str,
                  score: Score | None, question: written.WrittenQuestion, view: dict) -> str:
     exercise, name = key
@@ -126,7 +136,7 @@ def _answer_page(key: tuple[str, str], position: int, students: list[str], text:
     points = "" if score is None else gradebook.number(score.points)
     body = (f"<nav><a href='/'>all questions</a>{''.join(nav)}</nav>"
             f"<h1>{html.escape(exercise)} {html.escape(name)}: {html.escape(who)}</h1>"
-            f"<p>Answer {position + 1} of {len(students)}.</p>{note}"
+            f"<p>Answer {position + 1} of {len(students)}.</p>{note}{_prompt(question)}"
             f"<div class=answer>{render_answer(text)}</div>"
             f"<details><summary>Model answer</summary>{render_answer(question.model_answer)}"
             f"</details>{saved}"
@@ -281,7 +291,8 @@ def export_html(store: ReviewStore, questions: Questions, anonymous: bool = Fals
              "<code>comment</code> to the student.</p>"]
     for key, question in sorted(questions.found.items()):
         parts.append(f"<h2>{html.escape(key[0])} {html.escape(key[1])} "
-                     f"({gradebook.number(question.points)} points)</h2><ol>" + "".join(
+                     f"({gradebook.number(question.points)} points)</h2>"
+                     f"{_prompt(question)}<ol>" + "".join(
                          f"<li>{html.escape(item.item)} ({gradebook.number(item.points)})</li>"
                          for item in question.rubric) + "</ol><details><summary>Model answer"
                      f"</summary>{render_answer(question.model_answer)}</details>")
@@ -343,45 +354,99 @@ class Imported:
     notes: tuple[str, ...]
 
 
+def _question_of(row: Mapping[str, str], questions: Questions
+                 ) -> tuple[tuple[str, str], written.WrittenQuestion]:
+    """The written question a CSV row names; its exercise may be given as the notebook
+    (``06_x.ipynb``, as the CSV exports it) or without ``.ipynb`` (as grades.csv heads it)."""
+    exercise = gradebook.student_from_csv(row["exercise"]).strip()
+    name = gradebook.student_from_csv(row["question"]).strip()
+    if ":" in exercise:  # grades.csv's column form, 06_x:w1
+        exercise, given = exercise.split(":", 1)
+        name = name or given
+    for key in ((exercise, name), (f"{exercise}.ipynb", name)):
+        if key in questions.found:
+            return key, questions.found[key]
+    known = ", ".join(f"{e} {q}" for e, q in sorted(questions.found))
+    raise ValueError(f"no written question {name!r} in {exercise!r}; the written questions "
+                     f"under review are {known or 'none'} (exercise as the notebook's file "
+                     "name, question as w1)")
+
+
 def import_csv(store: ReviewStore, questions: Questions, text: str,
-               grader: str = "") -> Imported:
-    """Save every row of an edited :func:`export_csv` file that has points or ticked items (the
-    points then follow from the items) and differs from the stored score. A row with only a
-    comment is refused rather than dropped; ValueError names a bad row."""
+               grader: str = "", force: bool = False) -> Imported:
+    """Save every row of an edited :func:`export_csv` file that has points or ticked items and
+    differs from the stored score: all of them, or, when any row is wrong, none (ValueError
+    names every wrong row).
+
+    ``ticked`` decides the points: a row with both must agree (``points`` equal to its ticked
+    items' points), a row with only ``ticked`` gets their points, a row with only ``points``
+    keeps them with no item ticked. A row exported at ``version`` v is refused as a conflict
+    when the stored score has since been saved (a later version) by another reviewer, unless
+    ``force``. A row with only a comment is refused rather than dropped."""
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
         raise ValueError(f"the CSV's header must be {','.join(CSV_COLUMNS)}, got "
                          f"{','.join(reader.fieldnames or ())}.")
-    notes, saved = [], 0
+    saves, lines, errors = [], [], []
     for line, row in enumerate(reader, start=2):
-        key = (gradebook.student_from_csv(row["exercise"]),
-               gradebook.student_from_csv(row["question"]),
-               gradebook.student_from_csv(row["student"]))
-        question = questions.found.get(key[:2])
-        if question is None:
-            raise ValueError(f"row {line}: no written question {key[1]!r} in {key[0]!r}.")
-        comment = gradebook.student_from_csv(row["comment"] or "")
-        if not (row["points"] or "").strip() and not (row["ticked"] or "").strip():
-            if comment.strip() and int(row["version"] or 0) == 0:
-                raise ValueError(f"row {line}: {key[2]}'s {key[1]} has a comment but no points "
-                                 "and no ticked items; give one of them (0 is a score)")
-            continue
         try:
-            ticked = _items_of(row["ticked"] or "", question)
-            points = _parse_points(row["points"] or "", question, ticked)
-            before = store.score(*key)
-            if before is not None and (before.points, set(before.ticked), before.comment) == \
-                    (points, set(ticked), comment):
-                continue  # unchanged: re-saving would put the importer's name on another's score
-            done = store.save(key, points, ticked, comment,
-                              grader or gradebook.student_from_csv(row["grader"] or ""),
-                              int(row["version"] or 0))
+            save = _planned_save(store, questions, row, grader, force)
         except (ValueError, KeyError) as error:
-            raise ValueError(f"row {line}: {error}") from None
-        saved += 1
-        if done.replaced:
-            notes.append(f"row {line}: {key[2]}'s {key[1]} replaced {done.replaced}")
-    return Imported(saved, tuple(notes))
+            errors.append(f"row {line}: {error.args[0] if error.args else error}")
+            continue
+        if save is not None:
+            saves.append(save)
+            lines.append(line)
+    if errors:
+        raise ValueError("; ".join(errors) + ". Nothing was imported: fix the rows and import "
+                         "the file again.")
+    try:
+        done = store.save_all(saves)
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"{error.args[0] if error.args else error}. Nothing was imported.") \
+            from None
+    notes = tuple(f"row {line}: {save[0][2]}'s {save[0][1]} replaced {result.replaced}"
+                  for line, save, result in zip(lines, saves, done) if result.replaced)
+    return Imported(len(done), notes)
+
+
+def _planned_save(store: ReviewStore, questions: Questions, row: Mapping[str, str],
+                  grader: str, force: bool) -> tuple | None:
+    """What one CSV row would save (None: nothing to save); ValueError/KeyError when wrong."""
+    (exercise, name), question = _question_of(row, questions)
+    student = gradebook.student_from_csv(row["student"] or "")
+    key = (exercise, name, student)
+    store.answer(*key)  # KeyError: no such answer
+    comment = gradebook.student_from_csv(row["comment"] or "")
+    try:
+        version = int(row["version"] or 0)
+    except ValueError:
+        raise ValueError(f"version must be a whole number, got {row['version']!r}") from None
+    if not (row["points"] or "").strip() and not (row["ticked"] or "").strip():
+        if comment.strip() and version == 0:
+            raise ValueError(f"{student}'s {name} has a comment but no points and no ticked "
+                             "items; give one of them (0 is a score)")
+        return None
+    ticked = _items_of(row["ticked"] or "", question)
+    points = _parse_points(row["points"] or "", question, ticked)
+    if ticked and points != points_for(question, ticked):
+        raise ValueError(f"{student}'s {name}: points {gradebook.number(points)} disagree with "
+                         f"the ticked items {row['ticked']}, worth "
+                         f"{gradebook.number(points_for(question, ticked))}; the ticked items "
+                         "decide: correct or empty the points")
+    who = grader or gradebook.student_from_csv(row["grader"] or "")
+    before = store.score(*key)
+    if before is not None and (before.points, set(before.ticked), before.comment) == \
+            (points, set(ticked), comment):
+        return None  # unchanged: re-saving would put the importer's name on another's score
+    if before is not None and before.version > version and before.grader != who.strip() \
+            and not force:
+        raise ValueError(f"conflict: {student}'s {name} was exported at version {version}, "
+                         f"but {before.grader} has since saved version {before.version} "
+                         f"({gradebook.number(before.points)} points at {before.saved_at}); "
+                         f"this row by {who or 'nobody named'} would replace it. Export again, "
+                         "or import with --force to replace it")
+    return (key, points, ticked, comment, who, version)
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -401,7 +466,8 @@ def _run_review(args: argparse.Namespace) -> int:
         count = load_results(store, grading_dir, questions)
         if args.import_csv:
             imported = import_csv(store, questions,
-                                  args.import_csv.read_text(encoding="utf-8"), args.grader)
+                                  args.import_csv.read_text(encoding="utf-8"), args.grader,
+                                  args.force)
             for note in imported.notes:
                 print(f"note: {note}", file=sys.stderr)
             print(f"imported {imported.saved} score(s) from {args.import_csv}; run labsupport "
@@ -441,7 +507,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable
     parser.add_argument("--csv", type=Path, metavar="CSV",
                         help="write the scores so far to a CSV to edit offline")
     parser.add_argument("--import", dest="import_csv", type=Path, metavar="CSV",
-                        help="save the scores of an edited CSV")
+                        help="save the scores of an edited CSV: every row, or none when any "
+                             "row is wrong")
+    parser.add_argument("--force", action="store_true",
+                        help="with --import: replace scores another reviewer saved after the "
+                             "export (refused as conflicts otherwise)")
     parser.add_argument("--grader", default="",
                         help="who is importing (default: the CSV's grader column)")
     parser.set_defaults(handler=_run_review)

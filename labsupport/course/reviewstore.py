@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS scores (
     points REAL NOT NULL, ticked TEXT NOT NULL, comment TEXT NOT NULL,
     grader TEXT NOT NULL, saved_at TEXT NOT NULL, version INTEGER NOT NULL,
     PRIMARY KEY (exercise, question, student));
+CREATE TABLE IF NOT EXISTS rubric (
+    exercise TEXT NOT NULL, question TEXT NOT NULL, position INTEGER NOT NULL,
+    item TEXT NOT NULL, points REAL NOT NULL, PRIMARY KEY (exercise, question, position));
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, exercise TEXT NOT NULL, question TEXT NOT NULL,
     student TEXT NOT NULL, points REAL NOT NULL, ticked TEXT NOT NULL, comment TEXT NOT NULL,
@@ -58,6 +61,9 @@ class Score:
         Who saved it, and when (UTC, ISO 8601).
     version : int
         How many times it has been saved (1 for the first).
+    items : tuple of (str, float)
+        The ticked rubric items' text and points, as the question's rubric last loaded
+        (:meth:`ReviewStore.load_rubric`) words them (empty when it was never loaded).
     """
 
     exercise: str
@@ -69,6 +75,7 @@ class Score:
     grader: str
     saved_at: str
     version: int
+    items: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,24 @@ class ReviewStore:
             connection.execute("COMMIT")
             return connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
+    def load_rubric(self, exercise: str, question: str,
+                    items: Iterable[tuple[str, float]]) -> None:
+        """Keep the rubric of a question (its items' text and points, in order), which the
+        scores' :attr:`Score.items` name for the student's feedback."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("DELETE FROM rubric WHERE exercise = ? AND question = ?",
+                               (exercise, question))
+            connection.executemany("INSERT INTO rubric VALUES (?, ?, ?, ?, ?)", [
+                (exercise, question, position, item, float(points))
+                for position, (item, points) in enumerate(items)])
+            connection.execute("COMMIT")
+
+    def _rubrics(self, connection: sqlite3.Connection
+                 ) -> dict[tuple[str, str, int], tuple[str, float]]:
+        return {(e, q, i): (item, points) for e, q, i, item, points in connection.execute(
+            "SELECT exercise, question, position, item, points FROM rubric").fetchall()}
+
     def students(self, exercise: str, question: str) -> list[str]:
         """The students with an answer to ``question``, sorted."""
         with self._connect() as connection:
@@ -149,14 +174,16 @@ class ReviewStore:
             row = connection.execute(
                 "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
                 (exercise, question, student)).fetchone()
-        return None if row is None else _score(row)
+            rubrics = self._rubrics(connection)
+        return None if row is None else _score(row, rubrics)
 
     def scores(self) -> list[Score]:
         """Every saved score, by exercise, question and student."""
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT * FROM scores ORDER BY exercise, question, student").fetchall()
-        return [_score(row) for row in rows]
+            rubrics = self._rubrics(connection)
+        return [_score(row, rubrics) for row in rows]
 
     def save(self, key: tuple[str, str, str], points: float, ticked: Iterable[int],
              comment: str, grader: str, seen_version: int) -> Saved:
@@ -166,43 +193,29 @@ class ReviewStore:
         version is newer, someone else saved in between: this save still wins (last write
         wins), and :attr:`Saved.replaced` names the edit it replaced, which the history keeps.
         """
-        if not isinstance(points, (int, float)) or isinstance(points, bool) \
-                or not math.isfinite(points) or points < 0:
-            raise ValueError(f"points must be a number of at least 0, got {points!r}.")
-        if not grader.strip():
-            raise ValueError("say who is grading (a name or initials): every score records it.")
-        exercise, question, student = key
+        return self.save_all([(key, points, ticked, comment, grader, seen_version)])[0]
+
+    def save_all(self, saves: Iterable[tuple[tuple[str, str, str], float, Iterable[int], str,
+                                             str, int]]) -> list[Saved]:
+        """Save several scores, each as :meth:`save` takes it, in one transaction: every one of
+        them or, when any is refused (ValueError, KeyError), none."""
+        saves = list(saves)
+        for _, points, _, _, grader, _ in saves:
+            if not isinstance(points, (int, float)) or isinstance(points, bool) \
+                    or not math.isfinite(points) or points < 0:
+                raise ValueError(f"points must be a number of at least 0, got {points!r}.")
+            if not grader.strip():
+                raise ValueError("say who is grading (a name or initials): every score records "
+                                 "it.")
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                if connection.execute("SELECT 1 FROM answers WHERE exercise = ? AND question = ? "
-                                      "AND student = ?", key).fetchone() is None:
-                    raise KeyError(f"no answer of {student!r} to {exercise} {question}")
-                row = connection.execute(
-                    "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
-                    key).fetchone()
-                before = None if row is None else _score(row)
-                version = 1 if before is None else before.version + 1
-                replaced = ""
-                if before is not None and before.version != seen_version:
-                    replaced = (f"{before.grader}'s score of {_number(before.points)} "
-                                f"saved at {before.saved_at}")
-                score = Score(exercise, question, student, float(points), tuple(sorted(set(
-                    ticked))), comment.strip(), grader.strip(), _now(), version)
-                connection.execute(
-                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (exercise, question, student, score.points, ticked_text(score.ticked),
-                     score.comment, score.grader, score.saved_at, version))
-                connection.execute(
-                    "INSERT INTO history (exercise, question, student, points, ticked, comment, "
-                    "grader, saved_at, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (exercise, question, student, score.points, ticked_text(score.ticked),
-                     score.comment, score.grader, score.saved_at, replaced))
+                done = [_write(connection, *save) for save in saves]
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return Saved(score, replaced)
+        return done
 
     def history(self) -> list[dict[str, object]]:
         """Every save ever made, oldest first (what a replaced edit was, and who made it)."""
@@ -221,7 +234,40 @@ class ReviewStore:
         return {(e, q): (scored, total) for e, q, scored, total in rows}
 
 
-def _score(row: tuple) -> Score:
+def _write(connection: sqlite3.Connection, key: tuple[str, str, str], points: float,
+           ticked: Iterable[int], comment: str, grader: str, seen_version: int) -> Saved:
+    """One save of :meth:`ReviewStore.save_all`, inside its transaction."""
+    exercise, question, student = key
+    if connection.execute("SELECT 1 FROM answers WHERE exercise = ? AND question = ? "
+                          "AND student = ?", key).fetchone() is None:
+        raise KeyError(f"no answer of {student!r} to {exercise} {question}")
+    row = connection.execute(
+        "SELECT * FROM scores WHERE exercise = ? AND question = ? AND student = ?",
+        key).fetchone()
+    before = None if row is None else _score(row)
+    version = 1 if before is None else before.version + 1
+    replaced = ""
+    if before is not None and before.version != seen_version:
+        replaced = (f"{before.grader}'s score of {_number(before.points)} "
+                    f"saved at {before.saved_at}")
+    score = Score(exercise, question, student, float(points), tuple(sorted(set(ticked))),
+                  comment.strip(), grader.strip(), _now(), version)
+    connection.execute(
+        "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (exercise, question, student, score.points, ticked_text(score.ticked),
+         score.comment, score.grader, score.saved_at, version))
+    connection.execute(
+        "INSERT INTO history (exercise, question, student, points, ticked, comment, "
+        "grader, saved_at, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (exercise, question, student, score.points, ticked_text(score.ticked),
+         score.comment, score.grader, score.saved_at, replaced))
+    return Saved(score, replaced)
+
+
+def _score(row: tuple, rubrics: dict[tuple[str, str, int], tuple[str, float]] | None = None
+           ) -> Score:
     exercise, question, student, points, ticked, comment, grader, saved_at, version = row
+    items = tuple(rubrics[(exercise, question, i)] for i in ticked_of(ticked)
+                  if (exercise, question, i) in rubrics) if rubrics else ()
     return Score(exercise, question, student, points, ticked_of(ticked), comment, grader,
-                 saved_at, version)
+                 saved_at, version, items)
