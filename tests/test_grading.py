@@ -646,7 +646,7 @@ def test_a_right_and_a_wrong_workflow_get_their_exact_points(tmp_path):
     folder = tmp_path / "subs"
     _exercise05_submission(folder, "right", None)
     # Retired action versions: actionlint fails in the student's kernel and in the grader (the one
-    # lint test weighs 1 of q1's 8; the dry runs of the workflow's behaviour pass).
+    # lint test weighs 1 of q1's 11; the dry runs of the workflow's behaviour pass): 5 x 10/11.
     _exercise05_submission(folder, "retired", ("actions/checkout@v7", "actions/checkout@v3"))
     out = tmp_path / "out"
     # The exercise trains a model and runs actionlint (a Go binary, many threads) in the kernel:
@@ -659,7 +659,7 @@ def test_a_right_and_a_wrong_workflow_get_their_exact_points(tmp_path):
     grades = _grades(out)
     assert {name: (row["q1"], row["q2"], row["total"], row["status"])
             for name, row in grades.items()} == {"right": ("5", "4", "9", "ok"),
-                                                 "retired": ("4.375", "4", "8.375", "ok")}
+                                                 "retired": ("4.5455", "4", "8.5455", "ok")}
 
 
 def test_the_exercise_imports_include_submodules_reached_through_attributes(tmp_path):
