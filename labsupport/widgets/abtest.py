@@ -83,22 +83,22 @@ class ABTestExplorer:  # pylint: disable=too-many-instance-attributes  # control
         self.aa_button.on_click(self.update_aa)
         self.update()
 
+    def _design(self) -> dict:
+        """The experiment the controls describe, as both simulations take it (effect aside)."""
+        return {"n_users": self.n_users.value, "rate_control": self.baseline.value,
+                "treatment_share": self.split.value,
+                "planned_share": self.settings["planned_share"], "alpha": self.settings["alpha"]}
+
     def compute(self) -> experiments.ExperimentRun:
         """Simulate and analyse the experiment for the controls' current values."""
-        self.run = experiments.run_experiment(
-            np.random.default_rng(self.seed.value), n_users=self.n_users.value,
-            rate_control=self.baseline.value, effect=self.effect.value,
-            treatment_share=self.split.value, planned_share=self.settings["planned_share"],
-            alpha=self.settings["alpha"])
+        self.run = experiments.run_experiment(np.random.default_rng(self.seed.value),
+                                              effect=self.effect.value, **self._design())
         return self.run
 
     def compute_aa(self) -> experiments.AARuns:
         """Repeat the experiment ``n_runs`` times with no true effect (the effect control aside)."""
-        self.aa = experiments.aa_runs(
-            np.random.default_rng(self.seed.value), n_runs=self.n_runs.value,
-            n_users=self.n_users.value, rate_control=self.baseline.value,
-            treatment_share=self.split.value, planned_share=self.settings["planned_share"],
-            alpha=self.settings["alpha"])
+        self.aa = experiments.aa_runs(np.random.default_rng(self.seed.value),
+                                      n_runs=self.n_runs.value, **self._design())
         return self.aa
 
     def aa_summary(self) -> str:
