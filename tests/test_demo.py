@@ -2,11 +2,11 @@
 
 The dashboard is projected in classrooms whose network may not reach the internet, so the page
 must load everything from the local server: every request it makes is recorded, and none may
-leave it or fail (Voilà's own template asks cdn.jsdelivr.net for icon fonts; `make demo` uses the
-lab's template in share/jupyter/voila/templates/classroom, which does not). Voilà runs the whole
-notebook before the page is complete (lesson 06 starts real model servers), so this takes a
-minute or two; it is in the `browser` group of `make test`. Without Chromium it skips with install
-advice, except under CI=true.
+leave it or fail (Voilà's own template asks cdn.jsdelivr.net for icon stylesheets; `make demo`
+uses the lab's share/jupyter/voila/templates/offline, which does not). Voilà runs the whole
+notebook before the page is complete (lesson 06 starts real model servers), so this takes two
+to three minutes on a busy 2-core machine; it is in the `browser` group of `make test`. Without
+Chromium it skips with install advice, except under CI=true.
 """
 
 from __future__ import annotations
