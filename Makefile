@@ -151,14 +151,17 @@ site: $(STAMP)
 	@echo "The site is in $(SITE_DIR)/index.html"
 
 # The executed site in Chromium: lessons 06 and 07's widgets drawn from saved state, every lesson's
-# figures, no request outside the site; and `make demo LESSON=06` opened, a slider moved.
-# Screenshots in artifacts/screenshots/site. `make test` runs tests/test_site.py on a build with
-# execution off (executing the lessons takes minutes; the demo runs lesson 06 whole).
+# figures, no request outside the site. Screenshots in artifacts/screenshots/site. `make test` runs
+# tests/test_site.py on a build with execution off (executing the lessons takes minutes), and
+# tests/test_demo.py (`make demo LESSON=06` opened, a slider moved, no request off the server).
 site-test: site browser-deps
-	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py tests/test_demo.py -q --timeout=$(TEST_TIMEOUT)
+	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py -q --timeout=$(TEST_TIMEOUT)
 
 # Voilà: one lesson's widgets as a dashboard for projecting in class, code cells hidden; the
 # kernel runs the whole notebook first (a minute or two for lesson 06). Quit with Ctrl-C.
+# The page loads nothing from the internet (a campus projector may have none): the `offline`
+# template in share/jupyter/voila/templates (found through JUPYTER_PATH) is Voilà's `lab`
+# template without the icon stylesheets it takes from cdn.jsdelivr.net (Voilà serves the icons).
 LESSON    ?=
 DEMO_PORT ?= 8866
 
@@ -169,8 +172,9 @@ demo: $(STAMP)
 		exit 2; \
 	fi; \
 	echo "Serving $$notebook as a dashboard on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"; \
+	JUPYTER_PATH="$(CURDIR)/share/jupyter$${JUPYTER_PATH:+:$$JUPYTER_PATH}" \
 	exec $(BIN)/voila "$$notebook" --no-browser --Voila.ip=127.0.0.1 --port=$(DEMO_PORT) \
-		--strip_sources=True --show_tracebacks=True
+		--template=offline --strip_sources=True --show_tracebacks=True
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

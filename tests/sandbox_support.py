@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,23 @@ def require_bubblewrap() -> None:
         pytest.fail(message + "\n(CI=true: a missing sandbox is a failure, not a skip.)",
                     pytrace=False)
     pytest.skip(message)
+
+
+@contextlib.contextmanager
+def fresh_temp_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Make temporary files in a fresh, empty folder: this process, the grading workers it
+    forks (``tempfile.tempdir``) and the processes it starts (``TMPDIR``). Yields the folder.
+
+    It is made next to the usual one, not under pytest's ``tmp_path``: a kernel's sockets are
+    in its sandbox's folder, and a Unix socket's path must fit in 107 bytes.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="lt-"))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    monkeypatch.setenv("TMPDIR", str(folder))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -704,3 +704,41 @@ def test_a_hung_question_times_out_alone_and_the_others_are_graded(tmp_path):
     assert "ran for more than 2 s and was interrupted" in first.message
     assert second.message == ("not run: an earlier test of q1 ran past 2 s and was interrupted, "
                               "so the question's other tests were skipped")
+
+
+#: A class with a kernel that hangs (ignores interrupts, killed) and one that dies.
+LEAK_CLASS = ("correct", "exit_after_patch", "ignores_interrupt", "stub")
+
+
+@pytest.mark.parametrize("ending", ["finished", "worker-killed", "interrupted"])
+def test_a_class_leaves_no_sandbox_folder_however_the_grading_ends(tmp_path, monkeypatch,
+                                                                    ending):
+    """Every sandbox folder is deleted, the hung and the crashed kernels' too, when the class is
+    graded to the end, when a worker is killed (its pool is terminated, with the kernels each
+    worker had started ahead), and when Ctrl-C reaches a worker in the middle of the class."""
+    folder = _subset(tmp_path, LEAK_CLASS)
+    (folder / "zz_last.ipynb").write_bytes((SUBMISSIONS / "correct.ipynb").read_bytes())
+    real = grading.grade_submission
+
+    def ending_early(submission, *args):
+        if submission.student != "zz_last":
+            return real(submission, *args)
+        if ending == "worker-killed":
+            os._exit(9)
+        real(submission, *args)
+        raise KeyboardInterrupt
+
+    if ending != "finished":
+        monkeypatch.setattr(grading, "grade_submission", ending_early)
+    with sandbox_support.fresh_temp_dir(monkeypatch) as temp:
+        if ending == "interrupted":
+            with pytest.raises(KeyboardInterrupt):
+                grading.grade_batch([SOLUTION], folder, tmp_path / "out", LIMITS, workers=2,
+                                    progress=False)
+        else:
+            summary = grading.grade_batch([SOLUTION], folder, tmp_path / "out", LIMITS,
+                                          workers=2, progress=False)
+            statuses = {r.student: r.status for r in summary.results}
+            assert (statuses["ignores_interrupt"], statuses["exit_after_patch"]) == (
+                "hung", "kernel-died")
+        assert sorted(p.name for p in temp.iterdir()) == []

@@ -17,7 +17,7 @@ import labsupport
 from labsupport.course import cgroups, sandbox
 from labsupport.course.sandbox import (CellResult, Isolation, KernelGone, Limits, Sandbox,
                                        SandboxUnavailable, Warmup)
-from tests.sandbox_support import require_bubblewrap
+from tests.sandbox_support import fresh_temp_dir, require_bubblewrap
 
 LIMITS = Limits(cell_seconds=5, submission_seconds=60, memory_bytes=1024**3, processes=64,
                 interrupt_grace_seconds=2)
@@ -78,6 +78,13 @@ def _value(result: CellResult, name: str) -> str:
 def _bubblewrap(request):
     if "unconfined" not in request.node.name:
         require_bubblewrap()
+
+
+@pytest.fixture
+def temp_dir(monkeypatch):
+    """A fresh, empty folder where this process (and the graders it starts) make temporary files."""
+    with fresh_temp_dir(monkeypatch) as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +292,7 @@ def test_a_kernel_that_does_not_start_in_time_is_the_graders_fault():
     assert gone.value.status == "start-failed" and gone.value.status in sandbox.GRADER_FAULTS
 
 
-def test_the_warmup_hands_out_a_fresh_kernel_and_starts_the_next(tmp_path):
+def test_the_warmup_hands_out_a_fresh_kernel_and_starts_the_next(temp_dir):
     kernels = Warmup(LIMITS, preload=["json"])
     try:
         with kernels.take() as first:
@@ -298,10 +305,10 @@ def test_the_warmup_hands_out_a_fresh_kernel_and_starts_the_next(tmp_path):
             assert second.run("x").message == "NameError: name 'x' is not defined"
     finally:
         kernels.close()
-    assert not any(p.name.startswith("labsupport-sandbox-") for p in tmp_path.iterdir())
+    assert not list(temp_dir.iterdir())
 
 
-def test_a_deeper_warmup_keeps_that_many_kernels_booting(tmp_path):
+def test_a_deeper_warmup_keeps_that_many_kernels_booting(temp_dir):
     kernels = Warmup(LIMITS, ahead=2)
     try:
         assert kernels.booting == 0
@@ -314,7 +321,7 @@ def test_a_deeper_warmup_keeps_that_many_kernels_booting(tmp_path):
     finally:
         kernels.close()
     assert kernels.booting == 0
-    assert not any(p.name.startswith("labsupport-sandbox-") for p in tmp_path.iterdir())
+    assert not list(temp_dir.iterdir())
     with pytest.raises(ValueError, match="ahead"):
         Warmup(LIMITS, ahead=0)
 
@@ -411,10 +418,11 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 @pytest.mark.skipif(not HAS_CGROUP, reason=f"no cgroup here ({cgroups.cgroup_support().note})")
-def test_a_grader_killed_while_a_kernel_starts_leaves_nothing_running():
+def test_a_grader_killed_while_a_kernel_starts_leaves_nothing_running(temp_dir):
     # Killed within milliseconds of starting a sandbox, before bubblewrap's own death signal is
     # set, a grader used to leave the kernel running forever. The launcher now dies with the
-    # grader; what bubblewrap's child started in between is killed by the next sandbox's start.
+    # grader; what bubblewrap's child started in between is killed by the next sandbox's start,
+    # and the killed graders' sandbox folders are deleted by it too (they used to stay in /tmp).
     project = Path(labsupport.__file__).resolve().parent.parent
     graders = []
     for delay in (0.0, 0.003, 0.01, 0.03):
@@ -422,8 +430,30 @@ def test_a_grader_killed_while_a_kernel_starts_leaves_nothing_running():
                               cwd=project) as grader:
             assert grader.wait(timeout=60) == -signal.SIGKILL
         graders.append(grader.pid)
+    # Each grader's start deleted the folders of those killed before it: the last one's is left.
+    assert [p.name.split("-")[2] for p in temp_dir.iterdir()] == [str(graders[-1])]
     with Sandbox(LIMITS) as box:
         assert box.run("x = 1").status == "ok"
     left = [path for parent in cgroups.cgroup_support().parents for pid in graders
             for path in parent.glob(f"labsupport-{pid}-*")]
     assert not left, f"cgroups of killed graders remain, with their kernels: {left}"
+    assert not list(temp_dir.iterdir()), "sandbox folders of killed graders remain"
+
+
+def test_only_the_folders_of_dead_graders_are_removed_and_links_are_not_followed(temp_dir,
+                                                                                 tmp_path):
+    with subprocess.Popen([sys.executable, "-c", ""]) as dead:
+        dead.wait()  # its pid now names no process
+    stale = temp_dir / f"{sandbox.FOLDER_PREFIX}{dead.pid}-abc"
+    (stale / "kernel").mkdir(parents=True)
+    live = temp_dir / f"{sandbox.FOLDER_PREFIX}{os.getpid()}-abc"
+    live.mkdir()
+    old_style = temp_dir / f"{sandbox.FOLDER_PREFIX}k7j5dkb_"  # no pid in the name: whose?
+    old_style.mkdir()
+    target = tmp_path / "precious"
+    (target / "inside").mkdir(parents=True)
+    (temp_dir / f"{sandbox.FOLDER_PREFIX}{dead.pid}-link").symlink_to(target)
+    assert sandbox.remove_stale_folders() == [stale]
+    assert sorted(p.name for p in temp_dir.iterdir()) == sorted(
+        [live.name, old_style.name, f"{sandbox.FOLDER_PREFIX}{dead.pid}-link"])
+    assert (target / "inside").is_dir()

@@ -35,7 +35,8 @@ from labsupport.course import authoring, gradebook, layouts, policy, runner, wri
 from labsupport.course.gradebook import SubmissionResult, TestResult
 from labsupport.course.proxy import KernelNamespace
 from labsupport.course.sandbox import (DEFAULT_UID_BASE, Isolation, KernelGone, Limits, Sandbox,
-                                       SandboxUnavailable, Warmup, bubblewrap_problem)
+                                       SandboxUnavailable, Warmup, bubblewrap_problem,
+                                       remove_stale_folders)
 
 #: Largest submission file the grader reads.
 MAX_NOTEBOOK_BYTES = 20 * 1024**2
@@ -779,14 +780,20 @@ def grade_batch(  # pylint: disable=too-many-arguments,too-many-positional-argum
         # submissions it was grading become suspects and the rest go on in a fresh pool. Each
         # suspect is then graded alone, so the one that kills its worker again is known for
         # sure; only that one becomes a grader-error row (graded again by the next run).
+        # A worker that dies, or is terminated with its broken pool, leaves its sandboxes'
+        # folders (its current one and the kernels it started ahead): once the pools are shut
+        # down, every worker is gone and they are removed, however the run ends.
         queue, suspects = deque(todo), deque()
-        while queue:
-            suspects.extend(_run_pool(queue, workers, initargs, store))
-        while suspects:
-            for culprit in _run_pool(suspects, 1, initargs, store):
-                store(grader_error(culprit, limits, WorkerDied(
-                    "the grading worker died twice while grading this notebook, the second "
-                    "time with no other notebook beside it")))
+        try:
+            while queue:
+                suspects.extend(_run_pool(queue, workers, initargs, store))
+            while suspects:
+                for culprit in _run_pool(suspects, 1, initargs, store):
+                    store(grader_error(culprit, limits, WorkerDied(
+                        "the grading worker died twice while grading this notebook, the second "
+                        "time with no other notebook beside it")))
+        finally:
+            remove_stale_folders()
     gradebook.write_atomic(out_dir / "changes.csv", gradebook.changes_csv(changed))
     results = policy.write_reports(out_dir, course, roster, timings)
     return BatchSummary(len(todo), len(submissions) - len(todo), tuple(sorted(failed)),

@@ -44,6 +44,7 @@ import queue
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -396,6 +397,42 @@ def _allocate_uid(base: int) -> int:
     raise OSError(f"more than {UIDS_PER_PROCESS} sandboxes at once in one grading process")
 
 
+#: A sandbox's folder (in ``tempfile.gettempdir()``) is named ``labsupport-sandbox-<pid>-<random>``,
+#: after the grading process that made it, so that :func:`remove_stale_folders` knows its owner.
+FOLDER_PREFIX = "labsupport-sandbox-"
+
+
+def remove_stale_folders(parent: Path | None = None) -> list[Path]:
+    """Delete the sandbox folders of grading processes that are gone; return those deleted.
+
+    A sandbox deletes its folder when it is closed, but a process that is killed (SIGKILL, the
+    OOM killer, a broken worker pool terminating its workers) closes nothing: its folders, and
+    those of the kernels it had started ahead, stay. The process id in a folder's name says whose
+    it was; :meth:`Sandbox.start` and :func:`~labsupport.course.grading.grade_batch` call this, so
+    a killed grader's folders last until the next grading on the machine. Only directories of
+    this user are touched, never through a symbolic link; a live process's folders are kept.
+
+    Parameters
+    ----------
+    parent
+        Where to look (default: ``tempfile.gettempdir()``, where sandboxes are made).
+    """
+    removed = []
+    for entry in Path(parent or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*-*"):
+        try:
+            pid = int(entry.name[len(FOLDER_PREFIX):].split("-")[0])
+            info = entry.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or pid <= 0:
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        except (ValueError, OSError):  # not a number, gone meanwhile, another user's process
+            continue
+    return removed
+
+
 class Warmup:
     """Hands out ready kernels, starting the next ones while the current one is in use.
 
@@ -509,7 +546,8 @@ class Sandbox:  # pylint: disable=too-many-instance-attributes
             raise SandboxUnavailable(f"{bubblewrap_problem()}. Refusing to grade unconfined; "
                                      "pass --unconfined to grade with per-process limits only.")
         self._deadline = time.monotonic() + self.limits.submission_seconds
-        self._root = Path(tempfile.mkdtemp(prefix="labsupport-sandbox-"))
+        remove_stale_folders()
+        self._root = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         try:
             self._launch()
         except BaseException:
