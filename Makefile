@@ -152,8 +152,8 @@ site: $(STAMP)
 
 # The executed site in Chromium: lessons 06 and 07's widgets drawn from saved state, every lesson's
 # figures, no request outside the site; and `make demo LESSON=06` opened, a slider moved.
-# Screenshots in artifacts/screenshots/site. `make test` runs tests/test_site.py on a build with
-# execution off (executing the lessons takes minutes; the demo runs lesson 06 whole).
+# Screenshots in artifacts/screenshots/site. `make test` runs the same checks on a site built from
+# the seed sweep's executed lessons (tests/executed_lessons.py), so it executes nothing twice.
 site-test: site browser-deps
 	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py tests/test_demo.py -q --timeout=$(TEST_TIMEOUT)
 

@@ -68,4 +68,7 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_last_updated_fmt = ""
-html_copy_source = False
+# The book theme's download button links to each page's source: copy them, under their own names
+# (a lesson's .ipynb, stored without outputs, is the notebook to run).
+html_copy_source = True
+html_sourcelink_suffix = ""
