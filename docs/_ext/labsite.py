@@ -6,8 +6,9 @@ Three jobs, each small:
   ``embed.js`` and fonts) and MathJax are fetched from the npm registry at build time (with
   ``npm pack`` where npm is installed, else downloaded directly), checked against the integrity
   pinned below, unpacked into ``_static/vendor`` of the built site, and patched where a
-  vendored file expects an older MathJax (:data:`PATCHES`). The pages reference them there, so a reader's browser asks nothing of a CDN. The
-  tarballs are kept in .cache/npm-vendor, so a rebuild does not reach the registry again.
+  vendored file expects an older MathJax (:data:`PATCHES`). The pages reference them there, so
+  a reader's browser asks nothing of a CDN. The tarballs are kept in .cache/npm-vendor, so a
+  rebuild does not reach the registry again.
 - **Launch links.** Every lesson page opens with a box saying how to run it live: Binder (from
   environment.yml), a campus JupyterHub through nbgitpuller, and the local ``make lab``.
 - **Widget notes.** Under each widget the static page shows its first view only (the state saved
