@@ -87,6 +87,7 @@ endif
 TEST_GROUPS := lint unit notebooks sweep exercises grading browser
 GROUP_SETUP_lint    := lint hooks
 GROUP_SETUP_browser := system-deps browser-deps pytest
+GROUP_SETUP_sweep   := system-deps browser-deps pytest
 GROUP_SETUP          = $(or $(GROUP_SETUP_$(GROUP)),system-deps pytest)
 
 test-group: $(STAMP)

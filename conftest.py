@@ -24,11 +24,12 @@ _NOTEBOOK_STARTED: dict[Path, float] = {}
 TEST_GROUPS: dict[str, tuple[str, ...]] = {
     "unit": (),
     "notebooks": ("notebooks/*.ipynb", "tests/test_notebook_hygiene.py"),
-    "sweep": ("tests/test_notebooks_papermill.py",),
+    # The site test builds the course site from the sweep's executed lessons (executed_lessons.py).
+    "sweep": ("tests/test_notebooks_papermill.py", "tests/test_site.py"),
     "exercises": ("tests/test_exercises.py", "tests/test_exercise_*.py"),
     "grading": ("tests/test_grading.py", "tests/test_sandbox.py", "tests/test_commandbox.py",
                 "tests/test_term.py", "tests/test_rehearsal.py"),
-    "browser": ("tests/test_browser.py", "tests/test_site.py", "tests/test_demo.py"),
+    "browser": ("tests/test_browser.py", "tests/test_demo.py"),
 }
 
 

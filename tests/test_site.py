@@ -27,6 +27,7 @@ import importlib.util
 import io
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -316,6 +317,19 @@ def test_launch_links_fill_the_hub_when_one_is_configured():
         SimpleNamespace(**{**vars(config), "lab_jupyterhub_url": ""}), "n.ipynb")["jupyterhub"]
 
 
+def test_the_launch_links_follow_the_repository_the_site_is_built_for(monkeypatch):
+    monkeypatch.setenv("LAB_REPOSITORY", "a-university/ml-ops-2027")
+    monkeypatch.setenv("LAB_BRANCH", "spring")
+    conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))
+    assert (conf["lab_repository"], conf["lab_branch"]) == ("a-university/ml-ops-2027", "spring")
+    assert conf["html_theme_options"]["repository_url"] == \
+        "https://github.com/a-university/ml-ops-2027"
+    monkeypatch.delenv("LAB_REPOSITORY")
+    monkeypatch.delenv("LAB_BRANCH")
+    conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))
+    assert (conf["lab_repository"], conf["lab_branch"]) == ("cicd-ml-lab/cicd-ml-lab", "main")
+
+
 def test_a_vendored_tarball_that_does_not_match_its_pin_is_refused(tmp_path):
     tarball = tmp_path / "pkg-1.0.0.tgz"
     tarball.write_bytes(b"not the package")
@@ -363,6 +377,8 @@ def test_pages_workflow_checks_and_publishes_the_site_from_main():
     upload = next(s for s in jobs["build"] if "upload-pages-artifact" in s.get("uses", ""))
     assert upload["with"]["path"] == "build/site"
     assert [s["uses"].split("@")[0] for s in jobs["deploy"]] == ["actions/deploy-pages"]
+    build = next(step for step in jobs["build"] if step.get("run") == "make site-test")
+    assert build["env"]["LAB_REPOSITORY"] == "${{ github.repository }}"  # a copy links to itself
     assert workflow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
 
 
