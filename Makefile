@@ -87,6 +87,7 @@ endif
 TEST_GROUPS := lint unit notebooks sweep exercises grading browser
 GROUP_SETUP_lint    := lint hooks
 GROUP_SETUP_browser := system-deps browser-deps pytest
+GROUP_SETUP_sweep   := system-deps browser-deps pytest
 GROUP_SETUP          = $(or $(GROUP_SETUP_$(GROUP)),system-deps pytest)
 
 test-group: $(STAMP)
@@ -150,9 +151,10 @@ site: $(STAMP)
 	$(BIN)/sphinx-build -b html -a -n -W --keep-going -q docs $(SITE_DIR)
 	@echo "The site is in $(SITE_DIR)/index.html"
 
-# The executed site in Chromium: lessons 06 and 07's widgets drawn from saved state, every lesson's
-# figures, no request outside the site. Screenshots in artifacts/screenshots/site. `make test` runs
-# tests/test_site.py on a build with execution off (executing the lessons takes minutes), and
+# The executed site in Chromium: every widget lesson's widgets drawn from saved state, every lesson's
+# figures, no link to nothing, no script error, no request outside the site. Screenshots in
+# artifacts/screenshots/site. `make test` runs the same checks on a site built from the seed sweep's
+# executed lessons (tests/executed_lessons.py), so it executes nothing twice; it also runs
 # tests/test_demo.py (`make demo LESSON=06` opened, a slider moved, no request off the server).
 site-test: site browser-deps
 	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py -q --timeout=$(TEST_TIMEOUT)

@@ -24,11 +24,12 @@ _NOTEBOOK_STARTED: dict[Path, float] = {}
 TEST_GROUPS: dict[str, tuple[str, ...]] = {
     "unit": (),
     "notebooks": ("notebooks/*.ipynb", "tests/test_notebook_hygiene.py"),
-    "sweep": ("tests/test_notebooks_papermill.py",),
+    # The site test builds the course site from the sweep's executed lessons (executed_lessons.py).
+    "sweep": ("tests/test_notebooks_papermill.py", "tests/test_site.py"),
     "exercises": ("tests/test_exercises.py", "tests/test_exercise_*.py"),
     "grading": ("tests/test_grading.py", "tests/test_sandbox.py", "tests/test_commandbox.py",
                 "tests/test_term.py", "tests/test_rehearsal.py"),
-    "browser": ("tests/test_browser.py", "tests/test_site.py", "tests/test_demo.py"),
+    "browser": ("tests/test_browser.py", "tests/test_demo.py"),
 }
 
 
@@ -95,6 +96,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 GROUP_BY_ATTRIBUTE = "XDIST_GROUP_BY"
 #: A test module that takes minutes as a whole sets this true: its group is dealt first.
 FIRST_ATTRIBUTE = "XDIST_FIRST"
+#: A test module that reads what other groups produce (the site test renders the sweep's executed
+#: lessons) sets this true: its group is dealt after every other.
+LAST_ATTRIBUTE = "XDIST_LAST"
 
 
 def _group(item: pytest.Item) -> tuple[int, str]:
@@ -111,6 +115,8 @@ def _group(item: pytest.Item) -> tuple[int, str]:
         return 0, f"{name}::{callspec.params[key]}"
     if getattr(module, FIRST_ATTRIBUTE, False):
         return 0, name
+    if getattr(module, LAST_ATTRIBUTE, False):
+        return 3, name
     return (1 if path.suffix == ".ipynb" else 2), name
 
 
@@ -123,7 +129,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     sets ``XDIST_GROUP_BY`` is split per value of that parameter. The split groups (one
     notebook's seed sweep, one exercise's checks) and the modules that set ``XDIST_FIRST``
     (minutes each) are dealt first, then the notebooks, then the rest, so that no long group is
-    left for the end of the run.
+    left for the end of the run; a module that sets ``XDIST_LAST`` comes after all of them.
     """
     if not config.pluginmanager.hasplugin("xdist"):
         return  # e.g. pytest run inside a lesson's kernel (ipytest), with plugins not loaded

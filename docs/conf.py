@@ -48,8 +48,11 @@ nitpicky = True
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # --- how to open a lesson live (labsite adds the box to each lesson page) ------------------------
-lab_repository = "cicd-ml-lab/cicd-ml-lab"
-lab_branch = "main"
+# The repository and branch the launch links and the repository button open: the lab's own unless
+# LAB_REPOSITORY / LAB_BRANCH say otherwise (pages.yml sets them to the repository it runs in, so
+# a course's copy, such as a `labsupport release` of the lab, links to itself).
+lab_repository = os.environ.get("LAB_REPOSITORY") or "cicd-ml-lab/cicd-ml-lab"
+lab_branch = os.environ.get("LAB_BRANCH") or "main"
 # A campus JupyterHub with nbgitpuller installed; set LAB_JUPYTERHUB_URL when building the site
 # for a course that has one. Without it the page shows the link as a template to fill in.
 lab_jupyterhub_url = os.environ.get("LAB_JUPYTERHUB_URL", "")
@@ -68,4 +71,7 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_last_updated_fmt = ""
-html_copy_source = False
+# The book theme's download button links to each page's source: copy them, under their own names
+# (a lesson's .ipynb, stored without outputs, is the notebook to run).
+html_copy_source = True
+html_sourcelink_suffix = ""

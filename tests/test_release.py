@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -262,10 +263,36 @@ def test_the_student_readme_leaves_out_the_instructors_notes_on_each_exercise():
     assert "**Exercise 01** is in `exercises/`, as students see it." in shipped
 
 
-def test_the_real_student_readme_says_nothing_of_the_graded_answers():
-    shipped = release.student_readme((ROOT / "README.md").read_text(encoding="utf-8"))
-    for answer in ("choosing Welch\nover Student's t", "0.117 for the colleague's"):
+def _student_pages() -> list[Path]:
+    """README.md and the site's Markdown pages a release ships (rewritten by student_readme)."""
+    return [ROOT / "README.md"] + sorted(
+        path for path in (ROOT / "docs").rglob("*.md")
+        if "instructors" not in path.relative_to(ROOT / "docs").parts)
+
+
+@pytest.mark.parametrize("page", _student_pages(), ids=lambda path: path.name)
+def test_the_real_student_pages_say_nothing_of_the_graded_answers(page):
+    shipped = release.student_readme(page.read_text(encoding="utf-8"))
+    for answer in ("choosing Welch", "0.117 for the colleague's"):
         assert answer not in shipped, answer
+
+
+def test_the_lessons_page_ships_without_the_exercise_notes():
+    """Each exercise's notes for instructors (what its hidden tests try, the wrong answers it
+    declares) are a section of their own in docs/overview.md, which the release drops whole."""
+    text = (ROOT / "docs" / "overview.md").read_text(encoding="utf-8")
+    sections = release.instructor_sections(text)
+    notes = [number for number, line in enumerate(text.splitlines())
+             if line.startswith("**Exercise ")]
+    assert len(notes) >= 7
+    outside = [number + 1 for number in notes
+               if not any(first < number < end for first, end, _ in sections)]
+    assert outside == [], "an exercise's notes outside a '### Exercise NN: notes for " \
+                          "instructors' section would ship to students (line numbers)"
+    shipped = release.student_readme(text)
+    assert re.findall(r"solutions/\d\d_\w+", shipped) == []
+    assert "hidden test" not in shipped and "### Exercise" not in shipped
+    assert "## Lesson 08" in shipped and "### Benchmark" in shipped
 
 
 def test_the_release_ships_the_student_readme(lab, tmp_path):
@@ -355,15 +382,20 @@ def test_the_real_release_ships_the_student_pages_of_the_site(released):
 
 @needs_solutions
 def test_the_real_release_holds_no_instructor_text(released):
-    """Neither the README's instructor sections nor the site's instructor pages ship."""
+    """Neither the instructor sections of the README and the site's pages (each exercise's notes
+    in the lessons page) nor the site's instructor pages ship."""
     shipped = set(all_text(released).splitlines())
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    lines = readme.splitlines()
-    withheld = [(heading, line) for first, end, heading in release.instructor_sections(readme)
-                for line in lines[first:end]]
+    withheld = []
+    for page in _student_pages():  # their sections for instructors (each exercise's notes)
+        text = page.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        withheld += [(f"{page.name}: {heading}", line)
+                     for first, end, heading in release.instructor_sections(text)
+                     for line in lines[first:end]]
     for page in sorted((ROOT / "docs" / "instructors").glob("*.md")):
         withheld += [(page.name, line) for line in page.read_text(encoding="utf-8").splitlines()]
     assert any(line.startswith("### Notes for instructors") for _, line in withheld)
+    assert any(line.startswith("### Exercise 03: notes for instructors") for _, line in withheld)
     for where, line in withheld:
         # Every sentence-long line (the prose that may discuss an answer).
         if len(line.strip()) > 60 and not line.lstrip().startswith(("|", "```")):

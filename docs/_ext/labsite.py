@@ -3,10 +3,12 @@
 Three jobs, each small:
 
 - **Vendoring.** The widget manager (``@jupyter-widgets/html-manager``, its self-contained
-  ``embed.js`` and fonts) and MathJax are fetched from the npm registry with ``npm pack`` at build
-  time, checked against the integrity pinned below, and unpacked into ``_static/vendor`` of the
-  built site. The pages reference them there, so a reader's browser asks nothing of a CDN. The
-  tarballs are kept in .cache/npm-vendor, so a rebuild does not reach the registry again.
+  ``embed.js`` and fonts) and MathJax are fetched from the npm registry at build time (with
+  ``npm pack`` where npm is installed, else downloaded directly), checked against the integrity
+  pinned below, unpacked into ``_static/vendor`` of the built site, and patched where a
+  vendored file expects an older MathJax (:data:`PATCHES`). The pages reference them there, so
+  a reader's browser asks nothing of a CDN. The tarballs are kept in .cache/npm-vendor, so a
+  rebuild does not reach the registry again.
 - **Launch links.** Every lesson page opens with a box saying how to run it live: Binder (from
   environment.yml), a campus JupyterHub through nbgitpuller, and the local ``make lab``.
 - **Widget notes.** Under each widget the static page shows its first view only (the state saved
@@ -18,9 +20,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import os
 import shutil
 import subprocess
 import tarfile
+import urllib.request
 from fnmatch import fnmatch
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -58,13 +62,24 @@ def _integrity(path: Path) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
+#: Where a tarball is downloaded from when npm is not installed (npm's own setting, if any).
+REGISTRY = os.environ.get("npm_config_registry") or "https://registry.npmjs.org/"
+
+
+def tarball_url(package: str, version: str, registry: str = REGISTRY) -> str:
+    """The registry's address of ``package@version``'s tarball (scoped packages included)."""
+    return f"{registry.rstrip('/')}/{package}/-/{package.split('/')[-1]}-{version}.tgz"
+
+
 def fetch_tarball(package: str, version: str, integrity: str, cache: Path) -> Path:
-    """The npm tarball of ``package@version`` in ``cache``, packed by ``npm pack`` if missing.
+    """The npm tarball of ``package@version`` in ``cache``: packed by ``npm pack`` if missing (it
+    honours the machine's npm configuration), or downloaded from :data:`REGISTRY` where npm is not
+    installed. Either way it must match ``integrity``.
 
     Raises
     ------
     VendorError
-        When npm is missing or fails, or the tarball's sha512 is not ``integrity``.
+        When the download or npm fails, or the tarball's sha512 is not ``integrity``.
     """
     cache.mkdir(parents=True, exist_ok=True)
     name = f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
@@ -72,12 +87,22 @@ def fetch_tarball(package: str, version: str, integrity: str, cache: Path) -> Pa
     if not tarball.exists():
         npm = shutil.which("npm")
         if npm is None:
-            raise VendorError(f"npm is needed to vendor {package}@{version} (apt-get install npm)")
-        done = subprocess.run([npm, "pack", "--json", "--pack-destination", str(cache),
-                               f"{package}@{version}"], capture_output=True, text=True,
-                              timeout=300, check=False, stdin=subprocess.DEVNULL)
-        if done.returncode != 0 or not tarball.exists():
-            raise VendorError(f"`npm pack {package}@{version}` failed:\n{done.stderr[-2000:]}")
+            url = tarball_url(package, version)
+            try:
+                with urllib.request.urlopen(url, timeout=300) as answer:
+                    data = answer.read()
+            except OSError as error:
+                raise VendorError(f"could not download {url} (npm is not installed either): "
+                                  f"{error}") from error
+            partial = cache / f"{name}.partial"
+            partial.write_bytes(data)
+            partial.replace(tarball)
+        else:
+            done = subprocess.run([npm, "pack", "--json", "--pack-destination", str(cache),
+                                   f"{package}@{version}"], capture_output=True, text=True,
+                                  timeout=300, check=False, stdin=subprocess.DEVNULL)
+            if done.returncode != 0 or not tarball.exists():
+                raise VendorError(f"`npm pack {package}@{version}` failed:\n{done.stderr[-2000:]}")
     if _integrity(tarball) != integrity:
         tarball.unlink()
         raise VendorError(f"{name} does not match the pinned integrity {integrity}")
@@ -106,8 +131,35 @@ def unpack(tarball: Path, patterns: tuple[str, ...], target: Path) -> list[Path]
     return written
 
 
+#: Edits to vendored files, as (file under _static/vendor, text, replacement, times it occurs).
+#: html-manager 1.0 typesets a widget's label with MathJax 2's ``MathJax.Hub.Queue``; the site
+#: loads MathJax 3, which has no ``Hub``, so every widget page threw a TypeError. MathJax 3's call
+#: is ``typesetPromise``; before MathJax has loaded there is nothing to call, and MathJax typesets
+#: the whole page (widgets included) once it starts.
+PATCHES = (
+    ("html-manager/embed.js",
+     'void 0!==window.MathJax&&MathJax.Hub.Queue(["Typeset",MathJax.Hub,e])',
+     "void 0!==window.MathJax&&void 0!==window.MathJax.typesetPromise&&"
+     "window.MathJax.typesetPromise([e])",
+     2),
+)
+
+
+def patch(static: Path) -> None:
+    """Apply :data:`PATCHES` under ``static``; each text must occur exactly as often as listed
+    (a new vendored version that moved it fails the build instead of shipping unpatched)."""
+    for name, text, replacement, times in PATCHES:
+        path = static / name
+        source = path.read_text(encoding="utf-8")
+        if source.count(text) != times:
+            raise VendorError(f"{name}: expected {times} occurrence(s) of {text!r} to patch, "
+                              f"found {source.count(text)}")
+        path.write_text(source.replace(text, replacement), encoding="utf-8")
+
+
 def vendor(app) -> None:
-    """Unpack every :data:`VENDORED` package into the built site's ``_static/vendor``."""
+    """Unpack every :data:`VENDORED` package into the built site's ``_static/vendor`` and apply
+    :data:`PATCHES`."""
     cache = Path(app.confdir).parent / ".cache" / "npm-vendor"
     static = Path(app.outdir) / "_static" / "vendor"
     for package, (version, integrity, patterns, folder) in VENDORED.items():
@@ -117,6 +169,7 @@ def vendor(app) -> None:
             shutil.rmtree(target)
         if not unpack(tarball, patterns, target):
             raise VendorError(f"{package}@{version}: no file matched {patterns}")
+    patch(static)
 
 
 def _vendor_when_building(app, exception) -> None:
