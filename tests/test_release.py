@@ -277,6 +277,7 @@ def test_the_real_student_pages_say_nothing_of_the_graded_answers(page):
         assert answer not in shipped, answer
 
 
+@needs_solutions
 def test_the_lessons_page_ships_without_the_exercise_notes():
     """Each exercise's notes for instructors (what its hidden tests try, the wrong answers it
     declares) are a section of their own in docs/overview.md, which the release drops whole."""
