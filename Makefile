@@ -34,12 +34,15 @@ WORKERS          ?= 2
 
 help:
 	@echo "make lab    set up .venv if needed, then open JupyterLab on the lessons"
-	@echo "make test   set up .venv if needed, then run every check CI runs"
+	@echo "make setup  only create or update .venv (Python 3.11; the lab with its dev and docs extras)"
+	@echo "make test   for contributors: pylint, hooks, the whole pytest suite (what .ci/run runs;"
+	@echo "            15-27 minutes on 2 cores; as root it apt-installs chromium and bubblewrap)"
 	@echo "make test GROUP=unit  one of CI's parallel groups: $(TEST_GROUPS)"
 	@echo "make quick  while editing: lint, unit tests, and the lesson notebooks changed since main"
 	@echo "make site   build the course site (the lessons executed, and the manual) into $(SITE_DIR)"
+	@echo "make site-test  make site, then check it in Chromium (CI's site job, the Pages workflow)"
 	@echo "make demo LESSON=06  a lesson's widgets as a Voila dashboard, for projecting in class"
-	@echo "make bench  time the notebook suite (and later benchmarks) against in-run baselines"
+	@echo "make bench  every benchmarks/bench_*.py, each against a baseline timed in the same run"
 	@echo "make clean  remove .venv and caches"
 
 # --- set-up -------------------------------------------------------------------------------------
