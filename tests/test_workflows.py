@@ -106,8 +106,10 @@ def test_ci_workflow_keeps_browser_screenshots_even_on_failure():
     workflow = _load(ROOT / ".github" / "workflows" / "ci.yml")
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert upload["if"] == "always() && matrix.group == 'browser'"
+    # The browser group's widget test and the sweep group's site test both take screenshots.
+    assert upload["if"] == "always() && (matrix.group == 'browser' || matrix.group == 'sweep')"
     assert "screenshots" in upload["with"]["path"]
+    assert "${{ matrix.group }}" in upload["with"]["name"]  # one artifact name per job
 
 
 # --- labsupport.workflows: workflows as data (lesson 05) -----------------------------------------
