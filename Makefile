@@ -23,7 +23,8 @@ export PRE_COMMIT_HOME     := $(STATE)/pre-commit
 export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND     := noninteractive
 
-# Generous ceilings so that a hung kernel fails the run instead of hanging it.
+# Generous ceilings so that a hung kernel fails the run instead of hanging it. SUITE_TIMEOUT (75 min)
+# leaves room for a day 2.5x slower than the usual ~20 minutes, inside .ci/run's 90.
 CELL_TIMEOUT     ?= 120
 TEST_TIMEOUT     ?= 600
 NOTEBOOK_TIMEOUT ?= 600
@@ -171,7 +172,8 @@ site-test: site browser-deps
 	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py -q --timeout=$(TEST_TIMEOUT)
 
 # Voilà: one lesson's widgets as a dashboard for projecting in class, code cells hidden; the
-# kernel runs the whole notebook first (a minute or two for lesson 06). Quit with Ctrl-C.
+# kernel runs the whole notebook first (lesson 06: 158 s on the loaded 2-core machine, see
+# docs/lab/ci.md). Quit with Ctrl-C.
 # The page loads nothing from the internet (a campus projector may have none): the `offline`
 # template in share/jupyter/voila/templates (found through JUPYTER_PATH) is Voilà's `lab`
 # template without the icon stylesheets it takes from cdn.jsdelivr.net (Voilà serves the icons).

@@ -208,7 +208,8 @@ def launch_box(config, notebook: str) -> str:
         "<p><strong>Run this lesson live</strong> (this page shows it executed, widgets frozen "
         "at their first view):</p><ul>"
         f'<li><a class="reference external" href="{html.escape(links["binder"])}">Binder</a> '
-        "(in the browser, nothing to install; starts in a minute or two)</li>"
+        "(in the browser, nothing to install; its first start builds the environment, which "
+        "can take several minutes)</li>"
         f"<li>{hub_item}</li>"
         f'<li>on your machine, from the lab\'s folder: <code>{html.escape(links["local"])}'
         "</code></li></ul></div>")
