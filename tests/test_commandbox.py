@@ -4,6 +4,7 @@ student's test suite against each version of a function."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -94,3 +95,12 @@ def test_in_the_sandbox_a_suite_sees_a_stand_in_and_no_lab_module_that_computes(
 
 def test_outside_the_grader_tests_run_in_a_plain_subprocess():
     assert proxy.command_executor(object()) is None
+
+
+def test_each_submissions_grading_has_an_executor_of_its_own():
+    box = SimpleNamespace(isolation=Isolation(), limits=Limits())
+    first, second = proxy.KernelNamespace(box), proxy.KernelNamespace(box)
+    # Every test of one submission gets an equal executor (grade_suite shares its runs), two
+    # submissions unequal ones (equal suites of two students never share a run).
+    assert proxy.command_executor(first) == proxy.command_executor(first)
+    assert proxy.command_executor(first) != proxy.command_executor(second)

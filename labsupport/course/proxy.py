@@ -93,6 +93,7 @@ class KernelNamespace:  # pylint: disable=too-few-public-methods  # its names ar
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
+        self._grading = secrets.token_hex(8)  # this submission's grading (command_executor)
         self._installed = False
         self._agent: str | None = None  # where the agent's code was provided, once
 
@@ -230,12 +231,15 @@ class SandboxedCommand:
     The grader's hidden tests of exercise 03 run a student's test suite through it: every run in
     a new sandbox (nothing carried from one run to the next), confined like the submission's
     kernel, killed with all it started at its time limit. ``service`` is the socket of the
-    version under test (see :func:`labsupport.course.suites.run_suite`).
+    version under test (see :func:`labsupport.course.suites.run_suite`). ``grading`` names the
+    submission's grading the runs belong to: :func:`~labsupport.course.suites.grade_suite`
+    remembers a run under its executor, so equal suites of two students never share a run.
     """
 
     isolation: Isolation
     memory_bytes: int = 1024**3
     processes: int = 64
+    grading: str = ""
 
     def __call__(self, python_args: Sequence[str], files: Mapping[str, str], timeout: float,
                  environment: Mapping[str, str],
@@ -253,9 +257,11 @@ def command_executor(ns: object) -> SandboxedCommand | None:
     In the grader (``ns`` is a :class:`KernelNamespace`): a :class:`SandboxedCommand` confined
     like that submission's kernel (``--unconfined`` grading stays unconfined). Anywhere else (the
     student's self-check, ``labsupport exercises check``): None, i.e. a plain subprocess.
+    The executor names the grading of ``ns`` 's submission: equal for every test of it, unequal
+    to any other submission's.
     """
     if not isinstance(ns, KernelNamespace):
         return None
-    box = object.__getattribute__(ns, "_sandbox")
+    box, grading = (object.__getattribute__(ns, name) for name in ("_sandbox", "_grading"))
     return SandboxedCommand(box.isolation, min(box.limits.memory_bytes, 1024**3),
-                            min(box.limits.processes, 64))
+                            min(box.limits.processes, 64), grading)

@@ -481,8 +481,11 @@ def grade_suite(suite: str, versions: Sequence[Version], module: str,
     tell them apart only by what their calls return. The correct versions run first, in an
     order drawn from ``seed``, then the buggy ones in a drawn order; once a correct version
     fails the bugs are not run (a suite that fails on correct code earns nothing). Runs of the
-    same suite on the same source are remembered in this process (the grader's hidden tests
-    share them).
+    same suite on the same source with the same ``execute`` are remembered in this process:
+    the grader's hidden tests share them within one submission's grading (its executor names
+    that grading, see :func:`labsupport.course.proxy.command_executor`), never across two;
+    with the plain subprocess (``execute`` None: the self-check, the rehearsal's kernels) a
+    kernel shares them between its own runs.
 
     Parameters
     ----------
