@@ -167,9 +167,11 @@ site: $(STAMP)
 # figures, no link to nothing, no script error, no request outside the site. Screenshots in
 # artifacts/screenshots/site. `make test` runs the same checks on a site built from the seed sweep's
 # executed lessons (tests/executed_lessons.py), so it executes nothing twice; it also runs
-# tests/test_demo.py (`make demo LESSON=06` opened, a slider moved, no request off the server).
+# tests/test_demo.py (`make demo LESSON=01` opened, a slider moved, no request off the server);
+# here the demo test serves lesson 06, the one the guide suggests for class.
 site-test: site browser-deps
-	LAB_SITE_DIR=$(SITE_DIR) $(BIN)/python -m pytest tests/test_site.py -q --timeout=$(TEST_TIMEOUT)
+	LAB_SITE_DIR=$(SITE_DIR) LAB_DEMO_LESSON=06 $(BIN)/python -m pytest tests/test_site.py \
+		tests/test_demo.py -q --timeout=$(TEST_TIMEOUT)
 
 # Voilà: one lesson's widgets as a dashboard for projecting in class, code cells hidden; the
 # kernel runs the whole notebook first (lesson 06: 158 s on the loaded 2-core machine, see
