@@ -76,3 +76,13 @@ def test_notebook_uses_only_known_tags(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_runs_on_the_lab_kernel(path):
     assert _load(path).metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_has_one_title_heading(path):
+    # The course site builds its sidebar from the headings: a second h1 (say "Part 2") would
+    # stand beside the lesson instead of inside it.
+    titles = [line for cell in _load(path).cells if cell.cell_type == "markdown"
+              for line in re.sub(r"^```.*?^```", "", cell.source, flags=re.MULTILINE | re.DOTALL)
+              .splitlines() if line.startswith("# ")]
+    assert len(titles) == 1, f"expected one h1 (the title), found {titles}"
