@@ -323,6 +323,36 @@ def extension_status(listing: str, name: str = WIDGET_MANAGER) -> tuple[str, str
     return (match.group(1), match.group(2)) if match else None
 
 
+@dataclass
+class PageLog:
+    """What a page asked for and what went wrong, recorded by :func:`record`."""
+
+    requests: list[str]
+    #: Requests that failed or were answered 4xx/5xx, each with its reason.
+    failed: list[str]
+    #: Exceptions the page's scripts threw and did not catch.
+    errors: list[str]
+
+    def outside(self, base: str) -> list[str]:
+        """The requested URLs that are not under ``base`` (nor data: or blob: URLs)."""
+        return sorted({url for url in self.requests
+                       if not url.startswith((base, "data:", "blob:"))})
+
+
+def record(page, ignore_failed: tuple[str, ...] = ()) -> PageLog:
+    """Record every request of a Playwright ``page``, the failed ones (except URLs ending in one
+    of ``ignore_failed``) and its uncaught script errors, from now on."""
+    log = PageLog([], [], [])
+    page.on("request", lambda request: log.requests.append(request.url))
+    page.on("requestfailed", lambda request: log.failed.append(
+        f"{request.url} ({request.failure})"))
+    page.on("response", lambda response: log.failed.append(
+        f"{response.url} (HTTP {response.status})")
+        if response.status >= 400 and not response.url.endswith(ignore_failed) else None)
+    page.on("pageerror", lambda error: log.errors.append(str(error)))
+    return log
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

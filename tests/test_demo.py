@@ -84,16 +84,10 @@ def _answers(url: str) -> bool:
 
 
 def test_the_demo_dashboard_shows_the_widgets_and_a_slider_moves_them(demo, tmp_path_factory):
-    requests: list[str] = []
-    failed: list[str] = []
     with bs.chromium_context(tmp_path_factory.mktemp("chromium-profile")) as context:
         page = context.new_page()
         page.set_default_timeout(300_000)
-        page.on("request", lambda request: requests.append(request.url))
-        page.on("requestfailed", lambda request: failed.append(
-            f"{request.url} ({request.failure})"))
-        page.on("response", lambda response: failed.append(
-            f"{response.url} (HTTP {response.status})") if response.status >= 400 else None)
+        log = bs.record(page)
         # Voilà streams the page while the kernel runs the notebook: "load" comes at the end.
         page.goto(demo.base_url + "/", wait_until="load")
         page.wait_for_function("() => document.querySelector('.widget-slider .noUi-handle') "
@@ -112,8 +106,8 @@ def test_the_demo_dashboard_shows_the_widgets_and_a_slider_moves_them(demo, tmp_
         page.screenshot(path=str(SCREENSHOT))
         print(f"\nscreenshot of the dashboard: {SCREENSHOT}")
         assert bs.RENDER_ERROR not in page.inner_text("body")
-    outside = sorted({url for url in requests
-                      if not url.startswith((demo.base_url + "/", "data:", "blob:"))})
+    outside = log.outside(demo.base_url + "/")
     assert not outside, f"the dashboard asks for files outside the local server: {outside}"
-    assert not failed, f"requests of the dashboard that failed or answered 4xx/5xx: {failed}"
-    assert any("/voila/static/" in url for url in requests), requests  # the recorder saw them
+    assert not log.failed, \
+        f"requests of the dashboard that failed or answered 4xx/5xx: {log.failed}"
+    assert any("/voila/static/" in url for url in log.requests), log.requests  # recorder saw them

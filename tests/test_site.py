@@ -125,6 +125,13 @@ def executed_lesson_notebooks(session: pytest.Session, folder: Path) -> None:
     assert not problems, f"the sweep's runs the site is built from did not finish: {problems}"
 
 
+def _share_cache(project: Path) -> None:
+    """Link ``project``/.cache to the lab's (labsite keeps the vendored npm tarballs there, so a
+    build of a copied docs/ does not fetch them again)."""
+    (ROOT / ".cache").mkdir(exist_ok=True)
+    (project / ".cache").symlink_to(ROOT / ".cache")
+
+
 def stage_docs(executed: Path, target: Path) -> Path:
     """A copy of docs/ in ``target`` whose lessons are the executed notebooks in ``executed``
     (papermill's injected-parameters cell dropped); returns the copy's docs folder."""
@@ -141,8 +148,7 @@ def stage_docs(executed: Path, target: Path) -> Path:
             nbformat.write(notebook, docs / "lessons" / entry.name)
         elif not entry.name.startswith("."):
             (docs / "lessons" / entry.name).symlink_to(entry)
-    (ROOT / ".cache").mkdir(exist_ok=True)
-    (target / ".cache").symlink_to(ROOT / ".cache")  # the vendored npm tarballs, not fetched again
+    _share_cache(target)
     return docs
 
 
@@ -291,8 +297,7 @@ def test_a_broken_cross_reference_fails_the_site_build(tmp_path):
     for name in ("conf.py", "_ext", "_static"):
         source = ROOT / "docs" / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, docs / name)
-    (ROOT / ".cache").mkdir(exist_ok=True)
-    (tmp_path / ".cache").symlink_to(ROOT / ".cache")
+    _share_cache(tmp_path)
     (docs / "index.md").write_text("# Lab\n\n```{toctree}\nguide\n```\n", encoding="utf-8")
     (docs / "guide.md").write_text("# Guide\n\nSee [the grading manual](grading-manual.md) and "
                                    "{ref}`the-late-rule`.\n", encoding="utf-8")
@@ -441,11 +446,9 @@ class Visit:
     """What one page did in the browser."""
 
     page: str
-    requests: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    #: Exceptions the page's scripts threw and did not catch (failed loads are in ``failed``; the
-    #: console also carries the theme's notices, such as a first visit's empty colour mode).
-    errors: list[str] = field(default_factory=list)
+    #: Its requests, failed loads and uncaught script errors (console messages are not errors:
+    #: the console also carries the theme's notices, such as a first visit's empty colour mode).
+    log: bs.PageLog | None = None
     state: dict = field(default_factory=dict)
     screenshot: Path | None = None
 
@@ -454,11 +457,7 @@ def _visit(context, base: str, page_name: str, timeout: float = 60.0) -> Visit:
     visit = Visit(page_name)
     page = context.new_page()
     page.set_default_timeout(timeout * 1000)
-    page.on("request", lambda request: visit.requests.append(request.url))
-    page.on("requestfailed", lambda request: visit.failed.append(request.url))
-    page.on("pageerror", lambda error: visit.errors.append(str(error)))
-    page.on("response", lambda response: visit.failed.append(response.url)
-            if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
+    visit.log = bs.record(page, ignore_failed=("/favicon.ico",))
     try:
         page.goto(base + page_name, wait_until="load")
         page.evaluate(_TYPESET)
@@ -494,22 +493,20 @@ def visits(site, tmp_path_factory) -> dict[str, Visit]:
 @pytest.mark.browser
 def test_no_page_asks_for_anything_outside_the_site(visits):
     base = visits["base"]
-    outside = {name: sorted({url for url in visit.requests
-                             if not url.startswith((base, "data:", "blob:"))})
-               for name, visit in visits.items() if name != "base"}
+    outside = {name: visit.log.outside(base) for name, visit in visits.items() if name != "base"}
     assert {name: urls for name, urls in outside.items() if urls} == {}
-    failed = {name: visit.failed for name, visit in visits.items()
-              if name != "base" and visit.failed}
+    failed = {name: visit.log.failed for name, visit in visits.items()
+              if name != "base" and visit.log.failed}
     assert failed == {}, "requests that failed or answered 4xx/5xx"
     # The vendored scripts are what the lesson pages load (not a CDN, not nothing).
     lesson = visits[f"lessons/{WIDGET_LESSONS[0]}.html"]
-    assert f"{base}_static/vendor/mathjax/tex-chtml.js" in lesson.requests
+    assert f"{base}_static/vendor/mathjax/tex-chtml.js" in lesson.log.requests
 
 
 @pytest.mark.browser
 def test_no_page_script_fails(visits):
-    errors = {name: visit.errors for name, visit in visits.items()
-              if name != "base" and visit.errors}
+    errors = {name: visit.log.errors for name, visit in visits.items()
+              if name != "base" and visit.log.errors}
     assert errors == {}, "scripts of these pages threw"
 
 
